@@ -1,0 +1,1 @@
+//! The MTF walker: descriptor blocks and stream headers, with their checksums.

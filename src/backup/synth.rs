@@ -1,0 +1,1 @@
+//! The synthetic backup writer: format-faithful MTF log, full and differential backups.

@@ -1,0 +1,97 @@
+//! Command-line flags (clap derive). Raw flags only: each command turns them into a validated config.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "logship", version, about = "Brings a log-shipped SQL Server secondary up to date, then fails over")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Less output: warnings and errors only.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// More output (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// No progress bars, even on a terminal.
+    #[arg(long, global = true)]
+    pub no_progress: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read backup headers natively, like RESTORE HEADERONLY; folders are walked.
+    Headers(HeadersArgs),
+    /// Show what catch-up would do, changing nothing.
+    Plan(PlanArgs),
+    /// Write a share of format-faithful synthetic backups.
+    GenShare(GenShareArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HeadersArgs {
+    /// Backup files or folders.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// One JSON object per line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Configuration file (TOML); asks the server for the redo LSN.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// The primary's backup share.
+    #[arg(long, conflicts_with = "config")]
+    pub source: Option<PathBuf>,
+    /// The copy destination folder.
+    #[arg(long, conflicts_with = "config")]
+    pub dest: Option<PathBuf>,
+    /// Database name.
+    #[arg(long, conflicts_with = "config")]
+    pub database: Option<String>,
+    /// The database's redo_start_lsn (decimal or hex).
+    #[arg(long, conflicts_with = "config")]
+    pub redo_lsn: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GenShareArgs {
+    /// Folder to write into (created if missing).
+    #[arg(long)]
+    pub dir: PathBuf,
+    #[arg(long, default_value = "mgc")]
+    pub database: String,
+    /// Number of log backups.
+    #[arg(long, default_value_t = 10)]
+    pub logs: u32,
+    /// Size of each log backup, e.g. 64KiB, 8MiB.
+    #[arg(long, default_value = "1MiB")]
+    pub log_size: String,
+    /// FirstLSN of the first log (decimal or hex).
+    #[arg(long)]
+    pub start_lsn: Option<String>,
+    /// Leave out the log after the K-th one, so the chain has a gap there.
+    #[arg(long)]
+    pub gap_after: Option<u32>,
+    /// Also write the full backup the chain starts from (and a differential).
+    #[arg(long)]
+    pub with_full: bool,
+    /// Seed for the payload and GUIDs.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,1 @@
+//! Pure planning: which logs to apply, which files to copy, what to skip and why.

@@ -1,0 +1,1 @@
+//! Walking folders, parallel header reads, file identity.
