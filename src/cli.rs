@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "logship", version, about = "Brings a log-shipped SQL Server secondary up to date, then fails over")]
+#[command(
+    name = "logship",
+    version,
+    about = "Brings a log-shipped SQL Server secondary up to date, then fails over"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,

@@ -72,7 +72,9 @@ impl BackupType {
     pub fn is_differential(self) -> bool {
         matches!(
             self,
-            BackupType::Differential | BackupType::DifferentialFile | BackupType::DifferentialPartial
+            BackupType::Differential
+                | BackupType::DifferentialFile
+                | BackupType::DifferentialPartial
         )
     }
 
@@ -126,7 +128,9 @@ impl<'de> Deserialize<'de> for SoftwareVersion {
                 minor: b as u8,
                 build: c as u16,
             }),
-            _ => Err(serde::de::Error::custom(format!("invalid software version {s:?}"))),
+            _ => Err(serde::de::Error::custom(format!(
+                "invalid software version {s:?}"
+            ))),
         }
     }
 }

@@ -43,13 +43,20 @@ impl fmt::Display for ReadErrorKind {
             ReadErrorKind::Encrypted { offset } => {
                 write!(f, "encrypted or compressed stream at offset {offset}: needs RESTORE HEADERONLY on the server")
             }
-            ReadErrorKind::Checksum { offset, what } => write!(f, "{what} checksum mismatch at offset {offset}"),
+            ReadErrorKind::Checksum { offset, what } => {
+                write!(f, "{what} checksum mismatch at offset {offset}")
+            }
             ReadErrorKind::Truncated { offset } => write!(f, "truncated at offset {offset}"),
-            ReadErrorKind::NoMetadata { offset } => write!(f, "no SCIN backup-set metadata in the block at offset {offset}"),
+            ReadErrorKind::NoMetadata { offset } => write!(
+                f,
+                "no SCIN backup-set metadata in the block at offset {offset}"
+            ),
             ReadErrorKind::UnknownVersion { major } => {
                 write!(f, "SQL Server major version {major} not checked: needs RESTORE HEADERONLY on the server")
             }
-            ReadErrorKind::Malformed { offset, detail } => write!(f, "malformed at offset {offset}: {detail}"),
+            ReadErrorKind::Malformed { offset, detail } => {
+                write!(f, "malformed at offset {offset}: {detail}")
+            }
         }
     }
 }
@@ -67,19 +74,26 @@ impl ReadError {
     pub fn server_may_read(&self) -> bool {
         matches!(
             self.kind,
-            ReadErrorKind::Compressed | ReadErrorKind::Encrypted { .. } | ReadErrorKind::UnknownVersion { .. }
+            ReadErrorKind::Compressed
+                | ReadErrorKind::Encrypted { .. }
+                | ReadErrorKind::UnknownVersion { .. }
         )
     }
 }
 
 /// Reads every backup set of the file at `path`.
 pub fn read_file(path: &Path) -> Result<Vec<BackupHeader>, ReadError> {
-    let f = std::fs::File::open(path)
-        .map_err(|e| ReadError { path: path.to_path_buf(), kind: ReadErrorKind::Io(e.to_string()) })?;
+    let f = std::fs::File::open(path).map_err(|e| ReadError {
+        path: path.to_path_buf(),
+        kind: ReadErrorKind::Io(e.to_string()),
+    })?;
     read_headers(std::io::BufReader::new(f), path)
 }
 
 /// Reads every backup set from `r`, naming `path` in the headers and errors.
 pub fn read_headers<R: Read + Seek>(_r: R, path: &Path) -> Result<Vec<BackupHeader>, ReadError> {
-    Err(ReadError { path: path.to_path_buf(), kind: ReadErrorKind::NotMtf })
+    Err(ReadError {
+        path: path.to_path_buf(),
+        kind: ReadErrorKind::NotMtf,
+    })
 }

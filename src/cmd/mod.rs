@@ -36,7 +36,10 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
 
 /// The exit status for an error that ended a command.
 pub fn exit_status_of(err: &anyhow::Error) -> Status {
-    if err.chain().any(|e| e.is::<UsageError>() || e.is::<crate::config::ConfigError>()) {
+    if err
+        .chain()
+        .any(|e| e.is::<UsageError>() || e.is::<crate::config::ConfigError>())
+    {
         Status::Usage
     } else {
         Status::Failed
