@@ -175,7 +175,10 @@ fn walk<S: Source>(src: &mut S, path: &Path, strict: bool) -> Result<Vec<BackupH
     let mut media = Media { set_guid: Uuid::nil(), family_count: 1, family_sequence: 1 };
     let mut sets = Vec::new();
     let truncated = match walk_blocks(src, strict, &mut media, &mut sets) {
-        Ok(()) => None,
+        // A file ends with ESET and the end-of-media filemark; one that stops at a block
+        // boundary before them is still being written, or was cut there.
+        Ok(last) if last == mtf::SFMB && sets.last().is_some_and(|s| s.ended) => None,
+        Ok(_) => Some(len),
         Err(Stop::Truncated(at)) => Some(at),
         Err(Stop::Error(kind)) => return Err(err(kind)),
     };
@@ -191,13 +194,11 @@ fn walk<S: Source>(src: &mut S, path: &Path, strict: bool) -> Result<Vec<BackupH
             return Err(err(ReadErrorKind::Truncated { offset: at }));
         }
     }
-    if sets.is_empty() {
-        return Err(err(ReadErrorKind::Truncated { offset: len }));
-    }
     let mut out = Vec::with_capacity(sets.len());
     for set in sets {
         if strict && !(set.msls.is_some() && set.ended) {
-            return Err(err(ReadErrorKind::Truncated { offset: len }));
+            let detail = "backup set without its MSLS and ESET trailer".to_string();
+            return Err(err(ReadErrorKind::Malformed { offset: set.offset, detail }));
         }
         out.push(header(path, set, &media).map_err(err)?);
     }
@@ -251,9 +252,11 @@ fn header(path: &Path, set: Set, media: &Media) -> Result<BackupHeader, ReadErro
     })
 }
 
-fn walk_blocks<S: Source>(src: &mut S, strict: bool, media: &mut Media, sets: &mut Vec<Set>) -> Result<(), Stop> {
+/// Walks to the end of the file; returns the kind of the last block.
+fn walk_blocks<S: Source>(src: &mut S, strict: bool, media: &mut Media, sets: &mut Vec<Set>) -> Result<mtf::Tag, Stop> {
     let len = src.len();
     let mut pos = 0u64;
+    let mut last = [0u8; 4];
     while pos < len {
         let hb = src.get(pos, DBLK_LEN).map_err(io)?;
         let Some(hb) = array_at::<DBLK_LEN>(hb, 0) else {
@@ -271,6 +274,7 @@ fn walk_blocks<S: Source>(src: &mut S, strict: bool, media: &mut Media, sets: &m
         if fs < DBLK_LEN as u64 {
             return Err(malformed(pos, format!("first stream offset {fs} inside the block header")));
         }
+        last = d.kind;
         if d.kind == mtf::SFMB {
             pos += fs;
             continue;
@@ -340,7 +344,7 @@ fn walk_blocks<S: Source>(src: &mut S, strict: bool, media: &mut Media, sets: &m
         }
         pos = next;
     }
-    Ok(())
+    Ok(last)
 }
 
 /// The fixed part of a block, up to its first stream.
