@@ -3,6 +3,8 @@
 mod date;
 mod mtf;
 mod reader;
+mod scin;
+mod source;
 pub mod synth;
 
 use std::fmt;
@@ -14,7 +16,7 @@ use uuid::Uuid;
 use crate::lsn::Lsn;
 
 pub use date::MtfDate;
-pub use reader::{read_file, read_headers, ReadError, ReadErrorKind};
+pub use reader::{check_whole, read_file, read_headers, ReadError, ReadErrorKind, KNOWN_MAJORS};
 
 /// `BackupType` of `RESTORE HEADERONLY`, from the SCIN type letter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
