@@ -5,6 +5,7 @@ pub mod backup;
 pub mod cli;
 pub mod cmd;
 pub mod config;
+pub mod copy;
 pub mod logging;
 pub mod lsn;
 pub mod plan;
