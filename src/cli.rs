@@ -40,6 +40,30 @@ pub enum Command {
     GenShare(GenShareArgs),
     /// Copy what the copy folder lacks, verified (BLAKE3), in parallel; resumable.
     Copy(CopyArgs),
+    /// Copy and apply the log chain, pipelined; leaves the database restoring.
+    Catchup(CatchupArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CatchupArgs {
+    /// Configuration file (TOML).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Disable log shipping's copy and restore jobs for the run and put them back afterwards.
+    #[arg(long)]
+    pub pause_jobs: bool,
+    /// Copy workers (default: the configuration's, else the measured default).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Verification of copies: reread, disk or inline.
+    #[arg(long)]
+    pub verify: Option<String>,
+    /// Write the JSON report (and the HTML timeline) into this folder.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -83,6 +83,9 @@ pub struct Config {
     pub chat: Option<ChatConfig>,
     #[serde(default)]
     pub copy: CopyConfig,
+    /// The journal (default: `.logship-journal.jsonl` in `dest_dir`).
+    #[serde(default)]
+    pub journal: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -255,6 +258,12 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    pub fn journal_path(&self) -> PathBuf {
+        self.journal
+            .clone()
+            .unwrap_or_else(|| self.dest_dir.join(crate::scan::JOURNAL_NAME))
     }
 
     /// The copy folder as the SQL Server sees it.

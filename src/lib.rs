@@ -2,13 +2,17 @@
 //! then completes the failover.
 
 pub mod backup;
+pub mod catchup;
 pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod copy;
+pub mod journal;
 pub mod logging;
 pub mod lsn;
 pub mod plan;
+pub mod progress;
+pub mod report;
 pub mod scan;
 pub mod sql;
 

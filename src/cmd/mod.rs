@@ -1,5 +1,6 @@
 //! One module per command: turn the flags into a config, call the engine, print the result.
 
+mod catchup;
 mod copy;
 mod gen_share;
 mod headers;
@@ -32,6 +33,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Headers(a) => headers::run(g, &a),
         Command::Plan(a) => plan::run(g, &a),
         Command::GenShare(a) => gen_share::run(g, &a),
+        Command::Catchup(a) => catchup::run(g, &a),
         Command::Copy(a) => copy::run(g, &a),
     }
 }

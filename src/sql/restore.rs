@@ -124,6 +124,10 @@ impl Restorer {
         }
     }
 
+    pub fn set_mode(&mut self, mode: RestoreMode) {
+        self.mode = mode;
+    }
+
     pub fn database(&self) -> &str {
         &self.db
     }
