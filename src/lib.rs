@@ -2,6 +2,7 @@
 //! then completes the failover.
 
 pub mod backup;
+pub mod chat;
 pub mod cli;
 pub mod cmd;
 pub mod config;
@@ -9,5 +10,6 @@ pub mod logging;
 pub mod lsn;
 pub mod plan;
 pub mod scan;
+pub mod sim;
 
 pub use lsn::Lsn;
