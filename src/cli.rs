@@ -42,6 +42,8 @@ pub enum Command {
     Copy(CopyArgs),
     /// Copy and apply the log chain, pipelined; leaves the database restoring.
     Catchup(CatchupArgs),
+    /// The simulated secondary and chat pool, for drills and tests.
+    Sim(SimArgs),
 }
 
 #[derive(Debug, Args)]
@@ -155,4 +157,57 @@ pub struct CopyArgs {
     /// Print a JSON summary.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    #[command(subcommand)]
+    pub sub: SimCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SimCommand {
+    /// Stands where powershell.exe stands: `--state DIR [-NoProfile -NonInteractive] -Command <script>`.
+    ChatShell(ChatShellArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ChatShellArgs {
+    /// Folder holding the simulated pool's state (chat-pool.json).
+    #[arg(long)]
+    pub state: PathBuf,
+    #[command(subcommand)]
+    pub admin: Option<ChatShellAdmin>,
+    /// powershell.exe's arguments: [-NoProfile] [-NonInteractive] -Command <script...> | -EncodedCommand <base64>.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+    pub powershell: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ChatShellAdmin {
+    /// Create the state: one pool in the Normal state, its servers, no mirror, no active server.
+    Init {
+        /// The pool FQDN (its identity is service:FQDN).
+        #[arg(long)]
+        pool: String,
+        /// A Persistent Chat server of the pool (repeat for more).
+        #[arg(long = "server")]
+        servers: Vec<String>,
+        /// A SQL server Install-CsMirrorDatabase accepts (repeat; none: any).
+        #[arg(long = "sql-server")]
+        sql_servers: Vec<String>,
+        /// Replace an existing state.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Make the next N Lync cmdlets fail.
+    Fault {
+        #[arg(long)]
+        fail_next: u32,
+        /// Fail after the change took effect (a lost reply) instead of before.
+        #[arg(long)]
+        after: bool,
+    },
+    /// Print the state as JSON.
+    Show,
 }

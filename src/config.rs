@@ -150,6 +150,9 @@ pub struct ChatConfig {
     pub mirror: MirrorConfig,
     #[serde(default = "default_shell")]
     pub shell: Vec<String>,
+    /// The PowerShell module holding the cmdlets: `Lync` (2013) or `SkypeForBusiness` (2015).
+    #[serde(default = "default_chat_module")]
+    pub module: String,
     /// Seconds one cmdlet may run.
     #[serde(default = "default_cmdlet_timeout")]
     pub timeout_secs: u64,
@@ -164,6 +167,10 @@ pub fn default_shell() -> Vec<String> {
     ]
     .map(String::from)
     .to_vec()
+}
+
+fn default_chat_module() -> String {
+    "Lync".to_string()
 }
 
 fn default_cmdlet_timeout() -> u64 {

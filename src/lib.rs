@@ -3,6 +3,7 @@
 
 pub mod backup;
 pub mod catchup;
+pub mod chat;
 pub mod cli;
 pub mod cmd;
 pub mod config;
@@ -15,5 +16,6 @@ pub mod progress;
 pub mod report;
 pub mod scan;
 pub mod sql;
+pub mod sim;
 
 pub use lsn::Lsn;

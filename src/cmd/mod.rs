@@ -5,6 +5,7 @@ mod copy;
 mod gen_share;
 mod headers;
 mod plan;
+mod sim_chat;
 
 use crate::cli::{Cli, Command};
 
@@ -35,6 +36,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::GenShare(a) => gen_share::run(g, &a),
         Command::Catchup(a) => catchup::run(g, &a),
         Command::Copy(a) => copy::run(g, &a),
+        Command::Sim(a) => match a.sub {
+            crate::cli::SimCommand::ChatShell(a) => sim_chat::run(g, &a),
+        },
     }
 }
 
