@@ -42,8 +42,41 @@ pub enum Command {
     Copy(CopyArgs),
     /// Copy and apply the log chain, pipelined; leaves the database restoring.
     Catchup(CatchupArgs),
+    /// The seven steps of the failover, journaled; running it again resumes.
+    Failover(FailoverArgs),
     /// The simulated secondary and chat pool, for drills and tests.
     Sim(SimArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FailoverArgs {
+    /// Configuration file (TOML), with a [chat] section.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Print every statement and cmdlet in order; change nothing.
+    #[arg(long)]
+    pub what_if: bool,
+    /// Do not ask for confirmation before the first change.
+    #[arg(long)]
+    pub yes: bool,
+    /// Accept active servers outside the new primary database's site (low-latency link).
+    #[arg(long)]
+    pub allow_remote_site: bool,
+    /// Bring the database online even though a gap stops the log chain (data loss).
+    #[arg(long)]
+    pub accept_gap: bool,
+    /// Copy workers.
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Verification of copies: reread, disk or inline.
+    #[arg(long)]
+    pub verify: Option<String>,
+    /// Write failover.json and failover.html into this folder.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

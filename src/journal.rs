@@ -83,7 +83,8 @@ pub enum JournalError {
 #[derive(Debug)]
 pub struct Journal {
     path: PathBuf,
-    file: File,
+    /// `None` for a journal kept in memory only (`--what-if` changes nothing, not even this).
+    file: Option<File>,
     records: Vec<Record>,
 }
 
@@ -148,9 +149,18 @@ impl Journal {
         }
         Ok(Journal {
             path: path.to_path_buf(),
-            file,
+            file: Some(file),
             records,
         })
+    }
+
+    /// A journal that records in memory only, starting from what `from` holds.
+    pub fn in_memory(from: Option<&Journal>) -> Journal {
+        Journal {
+            path: from.map(|j| j.path.clone()).unwrap_or_default(),
+            file: None,
+            records: from.map(|j| j.records.clone()).unwrap_or_default(),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -170,8 +180,10 @@ impl Journal {
             path: self.path.clone(),
             source,
         };
-        self.file.write_all(&line).map_err(io)?;
-        self.file.sync_data().map_err(io)?;
+        if let Some(file) = &mut self.file {
+            file.write_all(&line).map_err(io)?;
+            file.sync_data().map_err(io)?;
+        }
         self.records.push(rec);
         Ok(())
     }

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod copy;
+pub mod failover;
 pub mod journal;
 pub mod logging;
 pub mod lsn;
@@ -15,7 +16,7 @@ pub mod plan;
 pub mod progress;
 pub mod report;
 pub mod scan;
-pub mod sql;
 pub mod sim;
+pub mod sql;
 
 pub use lsn::Lsn;

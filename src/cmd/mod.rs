@@ -2,6 +2,7 @@
 
 mod catchup;
 mod copy;
+mod failover;
 mod gen_share;
 mod headers;
 mod plan;
@@ -35,6 +36,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Plan(a) => plan::run(g, &a),
         Command::GenShare(a) => gen_share::run(g, &a),
         Command::Catchup(a) => catchup::run(g, &a),
+        Command::Failover(a) => failover::run(g, &a),
         Command::Copy(a) => copy::run(g, &a),
         Command::Sim(a) => match a.sub {
             crate::cli::SimCommand::ChatShell(a) => sim_chat::run(g, &a),

@@ -128,6 +128,11 @@ impl Restorer {
         self.mode = mode;
     }
 
+    /// The RESTORE LOG statement for one backup set, as this restorer would send it.
+    pub fn restore_statement(&self, path_on_server: &str, position: u16) -> Statement {
+        Statement::restore_log(&self.db, path_on_server, position, &self.mode, false)
+    }
+
     pub fn database(&self) -> &str {
         &self.db
     }
