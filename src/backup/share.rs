@@ -245,20 +245,23 @@ pub fn write_share(spec: &ShareSpec) -> Result<ShareSummary, ShareError> {
         if spec.duplicate == Some(i) {
             emit(spec, &mut summary, &b, format!("{db}_{}.trn", date(start + 1).compact()), FileRole::Duplicate, None)?;
         }
-        if spec.with_full && i == diff_after && spec.logs >= 2 {
-            let next = bounds[i as usize];
-            let dstart = start + 120;
-            let mut diff = SynthBackup::log(db, inside(next, 1, 1), inside(next, 2, 1), date(dstart), rng.next_u64());
-            diff.backup_type = BackupType::Differential;
-            diff.server_name = spec.server.clone();
-            diff.database_backup_lsn = full_ckpt;
-            diff.differential_base_lsn = full_ckpt;
-            diff.differential_base_guid = full_guid;
-            diff.last_full_guid = full_guid;
-            diff.data_bytes = spec.full_size / 2;
-            diff.log_bytes = 8192;
-            emit(spec, &mut summary, &diff, format!("{db}_DIFF_{}.bak", date(dstart).compact()), FileRole::Differential, None)?;
-        }
+    }
+
+    // The differential: after the middle log, inside the range of the next log that has records.
+    let normal = |i: u32| i <= spec.logs && spec.gap_after != Some(i - 1) && spec.empty_after != Some(i - 1);
+    if let Some(i) = (spec.with_full && spec.logs >= 2).then(|| (diff_after..spec.logs).find(|&i| normal(i + 1))).flatten() {
+        let next = bounds[i as usize];
+        let dstart = BASE_UNIX + (i as u64 - 1) * INTERVAL + 120;
+        let mut diff = SynthBackup::log(db, inside(next, 1, 1), inside(next, 2, 1), date(dstart), rng.next_u64());
+        diff.backup_type = BackupType::Differential;
+        diff.server_name = spec.server.clone();
+        diff.database_backup_lsn = full_ckpt;
+        diff.differential_base_lsn = full_ckpt;
+        diff.differential_base_guid = full_guid;
+        diff.last_full_guid = full_guid;
+        diff.data_bytes = spec.full_size / 2;
+        diff.log_bytes = 8192;
+        emit(spec, &mut summary, &diff, format!("{db}_DIFF_{}.bak", date(dstart).compact()), FileRole::Differential, None)?;
     }
 
     let other = format!("{db}_other");
