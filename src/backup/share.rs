@@ -88,7 +88,7 @@ pub enum ShareError {
 }
 
 /// The part a file plays in the share.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FileRole {
     Log,
