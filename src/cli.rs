@@ -68,8 +68,10 @@ pub struct PlanArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = "Logs are named <db>_yyyyMMddHHmmss.trn, 5 minutes apart from 2026-01-05T00:00:00, \
-so a seed always gives the same share. A 64KiB log makes a 98.5 KiB file, as SQL Server writes it.")]
+#[command(
+    after_help = "Logs are named <db>_yyyyMMddHHmmss.trn, 5 minutes apart from 2026-01-05T00:00:00, \
+so a seed always gives the same share. A 64KiB log makes a 98.5 KiB file, as SQL Server writes it."
+)]
 pub struct GenShareArgs {
     /// Folder to write into (created if missing).
     #[arg(long)]

@@ -6,17 +6,32 @@ use std::io::Cursor;
 use std::path::Path;
 
 use logship::backup::synth::{write_sets, write_share, FileRole, ShareSpec, SynthBackup};
-use logship::backup::{check_whole, read_file, read_headers, BackupType, MtfDate, ReadErrorKind, SoftwareVersion};
+use logship::backup::{
+    check_whole, read_file, read_headers, BackupType, MtfDate, ReadErrorKind, SoftwareVersion,
+};
 use logship::Lsn;
 use proptest::prelude::*;
 use uuid::Uuid;
 
 fn d(year: u16, month: u8, day: u8, hour: u8, minute: u8, second: u8) -> MtfDate {
-    MtfDate { year, month, day, hour, minute, second }
+    MtfDate {
+        year,
+        month,
+        day,
+        hour,
+        minute,
+        second,
+    }
 }
 
 fn base() -> SynthBackup {
-    SynthBackup::log("mgc", Lsn::new(40, 100, 1), Lsn::new(40, 900, 1), d(2026, 1, 5, 0, 0, 0), 11)
+    SynthBackup::log(
+        "mgc",
+        Lsn::new(40, 100, 1),
+        Lsn::new(40, 900, 1),
+        d(2026, 1, 5, 0, 0, 0),
+        11,
+    )
 }
 
 fn bytes_of(sets: &[SynthBackup]) -> Vec<u8> {
@@ -29,7 +44,12 @@ fn bytes_of(sets: &[SynthBackup]) -> Vec<u8> {
 #[test]
 fn table_of_backups_reads_back_field_for_field() {
     let p = Path::new("share/x.bak");
-    let full = SynthBackup { backup_type: BackupType::Full, data_bytes: 300_000, log_bytes: 8192, ..base() };
+    let full = SynthBackup {
+        backup_type: BackupType::Full,
+        data_bytes: 300_000,
+        log_bytes: 8192,
+        ..base()
+    };
     let diff = SynthBackup {
         backup_type: BackupType::Differential,
         data_bytes: 40_000,
@@ -39,22 +59,101 @@ fn table_of_backups_reads_back_field_for_field() {
     };
     let cases: Vec<(&str, SynthBackup)> = vec![
         ("log", base()),
-        ("empty log", SynthBackup { last_lsn: Lsn::new(40, 100, 1), log_bytes: 0, ..base() }),
+        (
+            "empty log",
+            SynthBackup {
+                last_lsn: Lsn::new(40, 100, 1),
+                log_bytes: 0,
+                ..base()
+            },
+        ),
         ("full", full),
         ("differential", diff),
-        ("incomplete", SynthBackup { complete: false, ..base() }),
-        ("incomplete full", SynthBackup { complete: false, backup_type: BackupType::Full, data_bytes: 9000, ..base() }),
-        ("file", SynthBackup { backup_type: BackupType::File, ..base() }),
-        ("differential partial", SynthBackup { backup_type: BackupType::DifferentialPartial, ..base() }),
+        (
+            "incomplete",
+            SynthBackup {
+                complete: false,
+                ..base()
+            },
+        ),
+        (
+            "incomplete full",
+            SynthBackup {
+                complete: false,
+                backup_type: BackupType::Full,
+                data_bytes: 9000,
+                ..base()
+            },
+        ),
+        (
+            "file",
+            SynthBackup {
+                backup_type: BackupType::File,
+                ..base()
+            },
+        ),
+        (
+            "differential partial",
+            SynthBackup {
+                backup_type: BackupType::DifferentialPartial,
+                ..base()
+            },
+        ),
         (
             "non-ASCII names",
-            SynthBackup { database_name: "Bücher-数据库 😀".into(), server_name: r"ÅSERVER\Ünïcode".into(), ..base() },
+            SynthBackup {
+                database_name: "Bücher-数据库 😀".into(),
+                server_name: r"ÅSERVER\Ünïcode".into(),
+                ..base()
+            },
         ),
-        ("2008 R2", SynthBackup { software_version: SoftwareVersion { major: 10, minor: 50, build: 4042 }, database_version: 661, ..base() }),
-        ("2022", SynthBackup { software_version: SoftwareVersion { major: 16, minor: 0, build: 1000 }, database_version: 957, ..base() }),
-        ("stripe 2 of 3", SynthBackup { family_count: 3, family_sequence: 2, ..base() }),
-        ("big LSNs", SynthBackup { first_lsn: Lsn::new(u32::MAX, 99_999, 9_999), last_lsn: Lsn::new(u32::MAX, u32::MAX, u16::MAX), ..base() }),
-        ("position 7", SynthBackup { position: 7, ..base() }),
+        (
+            "2008 R2",
+            SynthBackup {
+                software_version: SoftwareVersion {
+                    major: 10,
+                    minor: 50,
+                    build: 4042,
+                },
+                database_version: 661,
+                ..base()
+            },
+        ),
+        (
+            "2022",
+            SynthBackup {
+                software_version: SoftwareVersion {
+                    major: 16,
+                    minor: 0,
+                    build: 1000,
+                },
+                database_version: 957,
+                ..base()
+            },
+        ),
+        (
+            "stripe 2 of 3",
+            SynthBackup {
+                family_count: 3,
+                family_sequence: 2,
+                ..base()
+            },
+        ),
+        (
+            "big LSNs",
+            SynthBackup {
+                first_lsn: Lsn::new(u32::MAX, 99_999, 9_999),
+                last_lsn: Lsn::new(u32::MAX, u32::MAX, u16::MAX),
+                ..base()
+            },
+        ),
+        (
+            "position 7",
+            SynthBackup {
+                position: 7,
+                ..base()
+            },
+        ),
     ];
     for (what, b) in cases {
         let out = bytes_of(std::slice::from_ref(&b));
@@ -69,20 +168,54 @@ fn table_of_backups_reads_back_field_for_field() {
 fn several_sets_in_one_file() {
     let p = Path::new("noinit.bak");
     let a = base();
-    let b = SynthBackup { position: 2, first_lsn: a.last_lsn, last_lsn: Lsn::new(41, 5, 1), seed: 12, backup_set_guid: Uuid::from_u128(2), ..base() };
-    let c = SynthBackup { position: 3, first_lsn: b.last_lsn, last_lsn: b.last_lsn, log_bytes: 0, backup_set_guid: Uuid::from_u128(3), ..base() };
+    let b = SynthBackup {
+        position: 2,
+        first_lsn: a.last_lsn,
+        last_lsn: Lsn::new(41, 5, 1),
+        seed: 12,
+        backup_set_guid: Uuid::from_u128(2),
+        ..base()
+    };
+    let c = SynthBackup {
+        position: 3,
+        first_lsn: b.last_lsn,
+        last_lsn: b.last_lsn,
+        log_bytes: 0,
+        backup_set_guid: Uuid::from_u128(3),
+        ..base()
+    };
     let out = bytes_of(&[a.clone(), b.clone(), c.clone()]);
     let got = read_headers(Cursor::new(&out), p).unwrap();
     let want: Vec<_> = [&a, &b, &c].iter().map(|s| s.header(p)).collect();
     // BackupSize is computed as if each set were alone in the file.
-    let strip = |v: &[logship::backup::BackupHeader]| v.iter().map(|h| (h.position, h.first_lsn, h.last_lsn, h.backup_set_guid, h.complete)).collect::<Vec<_>>();
+    let strip = |v: &[logship::backup::BackupHeader]| {
+        v.iter()
+            .map(|h| {
+                (
+                    h.position,
+                    h.first_lsn,
+                    h.last_lsn,
+                    h.backup_set_guid,
+                    h.complete,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
     assert_eq!(strip(&got), strip(&want));
 
     // The last set still being written.
-    let d = SynthBackup { position: 4, complete: false, backup_set_guid: Uuid::from_u128(4), ..base() };
+    let d = SynthBackup {
+        position: 4,
+        complete: false,
+        backup_set_guid: Uuid::from_u128(4),
+        ..base()
+    };
     let out = bytes_of(&[a, b, c, d]);
     let got = read_headers(Cursor::new(&out), p).unwrap();
-    assert_eq!(got.iter().map(|h| h.complete).collect::<Vec<_>>(), [true, true, true, false]);
+    assert_eq!(
+        got.iter().map(|h| h.complete).collect::<Vec<_>>(),
+        [true, true, true, false]
+    );
     assert_eq!(got[3].position, 4);
 }
 
@@ -107,14 +240,28 @@ fn share_with_every_case_reads_back() {
         m
     });
     let count = |r| roles.get(&r).copied().unwrap_or(0);
-    assert_eq!(count(FileRole::Log), 5, "8 slots less the gap, the empty and the incomplete one");
-    for r in [FileRole::EmptyLog, FileRole::Duplicate, FileRole::Incomplete, FileRole::Wrk, FileRole::Full, FileRole::Differential] {
+    assert_eq!(
+        count(FileRole::Log),
+        5,
+        "8 slots less the gap, the empty and the incomplete one"
+    );
+    for r in [
+        FileRole::EmptyLog,
+        FileRole::Duplicate,
+        FileRole::Incomplete,
+        FileRole::Wrk,
+        FileRole::Full,
+        FileRole::Differential,
+    ] {
         assert_eq!(count(r), 1, "{r:?}");
     }
     assert_eq!(count(FileRole::Foreign), 2);
     assert_eq!(s.missing.len(), 1);
 
-    let mut on_disk: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut on_disk: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     on_disk.sort();
     let mut listed: Vec<_> = s.files.iter().map(|f| f.path.clone()).collect();
     listed.sort();
@@ -128,7 +275,11 @@ fn share_with_every_case_reads_back() {
         let whole = check_whole(&f.path, &mut |_, _| {});
         match f.role {
             FileRole::Incomplete | FileRole::Wrk => {
-                assert!(matches!(whole.unwrap_err().kind, ReadErrorKind::Truncated { .. }), "{:?}", f.role)
+                assert!(
+                    matches!(whole.unwrap_err().kind, ReadErrorKind::Truncated { .. }),
+                    "{:?}",
+                    f.role
+                )
             }
             _ => assert_eq!(whole.unwrap(), got),
         }
@@ -138,7 +289,12 @@ fn share_with_every_case_reads_back() {
     let mut logs: Vec<_> = s
         .files
         .iter()
-        .filter(|f| matches!(f.role, FileRole::Log | FileRole::EmptyLog | FileRole::Incomplete))
+        .filter(|f| {
+            matches!(
+                f.role,
+                FileRole::Log | FileRole::EmptyLog | FileRole::Incomplete
+            )
+        })
         .collect();
     logs.sort_by(|a, b| a.path.cmp(&b.path));
     let (gap_from, gap_to) = s.missing[0];
@@ -147,26 +303,65 @@ fn share_with_every_case_reads_back() {
         if a.last_lsn == gap_from {
             assert_eq!(b.first_lsn, gap_to);
         } else {
-            assert_eq!(b.first_lsn, a.last_lsn, "{} follows {}", b.path.display(), a.path.display());
+            assert_eq!(
+                b.first_lsn,
+                a.last_lsn,
+                "{} follows {}",
+                b.path.display(),
+                a.path.display()
+            );
         }
         assert!(a.backup_start_date < b.backup_start_date);
     }
     assert_eq!(logs[0].header.first_lsn, s.first_lsn);
     assert_eq!(logs.last().unwrap().header.last_lsn, s.last_lsn);
-    let dup = s.files.iter().find(|f| f.role == FileRole::Duplicate).unwrap();
-    assert_eq!(s.files.iter().filter(|f| f.header.backup_set_guid == dup.header.backup_set_guid).count(), 2);
-    assert!(s.files.iter().filter(|f| f.role == FileRole::EmptyLog).all(|f| f.header.is_empty_log()));
-    assert!(s.files.iter().filter(|f| f.role == FileRole::Foreign).all(|f| f.header.database_name == "mgc_other"));
+    let dup = s
+        .files
+        .iter()
+        .find(|f| f.role == FileRole::Duplicate)
+        .unwrap();
+    assert_eq!(
+        s.files
+            .iter()
+            .filter(|f| f.header.backup_set_guid == dup.header.backup_set_guid)
+            .count(),
+        2
+    );
+    assert!(s
+        .files
+        .iter()
+        .filter(|f| f.role == FileRole::EmptyLog)
+        .all(|f| f.header.is_empty_log()));
+    assert!(s
+        .files
+        .iter()
+        .filter(|f| f.role == FileRole::Foreign)
+        .all(|f| f.header.database_name == "mgc_other"));
 
     // Full and differential: restoring the full then log 1 continues the chain.
-    let full = &s.files.iter().find(|f| f.role == FileRole::Full).unwrap().header;
-    let diff = &s.files.iter().find(|f| f.role == FileRole::Differential).unwrap().header;
+    let full = &s
+        .files
+        .iter()
+        .find(|f| f.role == FileRole::Full)
+        .unwrap()
+        .header;
+    let diff = &s
+        .files
+        .iter()
+        .find(|f| f.role == FileRole::Differential)
+        .unwrap()
+        .header;
     let first = &logs[0].header;
     assert!(first.first_lsn <= full.last_lsn && full.last_lsn < first.last_lsn);
     assert_eq!(diff.differential_base_lsn, Some(full.checkpoint_lsn));
     assert_eq!(diff.differential_base_guid, Some(full.backup_set_guid));
-    assert!(logs.iter().all(|l| l.header.database_backup_lsn == full.checkpoint_lsn));
-    assert!(s.files.iter().any(|f| f.path.to_string_lossy().ends_with(".wrk")));
+    assert!(logs
+        .iter()
+        .all(|l| l.header.database_backup_lsn == full.checkpoint_lsn));
+    assert!(s
+        .files
+        .iter()
+        .any(|f| f.path.to_string_lossy().ends_with(".wrk")));
 }
 
 #[test]
@@ -182,7 +377,12 @@ fn a_seed_gives_the_same_share() {
         let s = write_share(&spec).unwrap();
         s.files
             .iter()
-            .map(|f| (f.path.file_name().unwrap().to_owned(), blake3::hash(&std::fs::read(&f.path).unwrap())))
+            .map(|f| {
+                (
+                    f.path.file_name().unwrap().to_owned(),
+                    blake3::hash(&std::fs::read(&f.path).unwrap()),
+                )
+            })
             .collect::<Vec<_>>()
     };
     assert_eq!(hash(a.path()), hash(b.path()));
@@ -194,7 +394,10 @@ fn invalid_share_specs_are_refused() {
     let mut spec = ShareSpec::new(tmp.path(), "db");
     spec.logs = 3;
     for (f, what) in [
-        ((|s: &mut ShareSpec| s.gap_after = Some(3)) as fn(&mut ShareSpec), "--gap-after"),
+        (
+            (|s: &mut ShareSpec| s.gap_after = Some(3)) as fn(&mut ShareSpec),
+            "--gap-after",
+        ),
         (|s| s.empty_after = Some(0), "--empty-after"),
         (|s| s.duplicate = Some(4), "--duplicate"),
         (|s| s.logs = 0, "at least one"),
@@ -208,7 +411,8 @@ fn invalid_share_specs_are_refused() {
 }
 
 fn date() -> impl Strategy<Value = MtfDate> {
-    (1u16..=9999, 1u8..=12, 1u8..=28, 0u8..24, 0u8..60, 0u8..60).prop_map(|(y, mo, da, h, mi, s)| d(y, mo, da, h, mi, s))
+    (1u16..=9999, 1u8..=12, 1u8..=28, 0u8..24, 0u8..60, 0u8..60)
+        .prop_map(|(y, mo, da, h, mi, s)| d(y, mo, da, h, mi, s))
 }
 
 fn lsn() -> impl Strategy<Value = Lsn> {

@@ -144,17 +144,25 @@ fn date(unix: u64) -> MtfDate {
 fn check(spec: &ShareSpec) -> Result<(), ShareError> {
     let bad = |m: String| Err(ShareError::Invalid(m));
     let k_ok = |k: Option<u32>, what: &str, min: u32, max: u32| match k {
-        Some(k) if k < min || k > max => Err(ShareError::Invalid(format!("{what} {k}: must be between {min} and {max}"))),
+        Some(k) if k < min || k > max => Err(ShareError::Invalid(format!(
+            "{what} {k}: must be between {min} and {max}"
+        ))),
         _ => Ok(()),
     };
     if spec.logs == 0 {
         return bad("at least one log backup".into());
     }
     if spec.database.is_empty() || spec.database.contains(['/', '\\', '\0']) {
-        return bad(format!("database name {:?} cannot name files", spec.database));
+        return bad(format!(
+            "database name {:?} cannot name files",
+            spec.database
+        ));
     }
     if spec.start_lsn.block as u64 >= VLF_BLOCKS {
-        return bad(format!("start LSN {} has a block past {VLF_BLOCKS}", spec.start_lsn));
+        return bad(format!(
+            "start LSN {} has a block past {VLF_BLOCKS}",
+            spec.start_lsn
+        ));
     }
     k_ok(spec.gap_after, "--gap-after", 0, spec.logs - 1)?;
     k_ok(spec.empty_after, "--empty-after", 1, spec.logs - 1)?;
@@ -168,7 +176,10 @@ fn check(spec: &ShareSpec) -> Result<(), ShareError> {
 /// Writes the share; files appear under their final names only when whole (temp name, rename).
 pub fn write_share(spec: &ShareSpec) -> Result<ShareSummary, ShareError> {
     check(spec)?;
-    fs::create_dir_all(&spec.dir).map_err(|source| ShareError::Io { path: spec.dir.clone(), source })?;
+    fs::create_dir_all(&spec.dir).map_err(|source| ShareError::Io {
+        path: spec.dir.clone(),
+        source,
+    })?;
     let mut rng = Prng::new(spec.seed);
     let pages = spec.log_size.div_ceil(8192).max(1);
     let db = &spec.database;
@@ -197,7 +208,13 @@ pub fn write_share(spec: &ShareSpec) -> Result<ShareSummary, ShareError> {
     };
     if spec.with_full {
         let start = BASE_UNIX - 180;
-        let mut full = SynthBackup::log(db, full_ckpt, inside(first_log_start, 2, 1), date(start), rng.next_u64());
+        let mut full = SynthBackup::log(
+            db,
+            full_ckpt,
+            inside(first_log_start, 2, 1),
+            date(start),
+            rng.next_u64(),
+        );
         full.backup_type = BackupType::Full;
         full.server_name = spec.server.clone();
         full.checkpoint_lsn = full_ckpt;
@@ -206,7 +223,14 @@ pub fn write_share(spec: &ShareSpec) -> Result<ShareSummary, ShareError> {
         full.data_bytes = spec.full_size;
         full.log_bytes = 8192;
         full.backup_finish_date = date(start + 20);
-        emit(spec, &mut summary, &full, format!("{db}_FULL_{}.bak", date(start).compact()), FileRole::Full, None)?;
+        emit(
+            spec,
+            &mut summary,
+            &full,
+            format!("{db}_FULL_{}.bak", date(start).compact()),
+            FileRole::Full,
+            None,
+        )?;
     }
 
     let diff_after = (spec.logs / 2).max(1);
@@ -220,7 +244,11 @@ pub fn write_share(spec: &ShareSpec) -> Result<ShareSummary, ShareError> {
         let mut b = SynthBackup::log(db, first, last, date(start), rng.next_u64());
         b.server_name = spec.server.clone();
         b.log_bytes = if first == last { 0 } else { pages * 8192 };
-        b.checkpoint_lsn = if first == last { first } else { inside(first, 1, 2) };
+        b.checkpoint_lsn = if first == last {
+            first
+        } else {
+            inside(first, 1, 2)
+        };
         b.database_backup_lsn = full_ckpt;
         b.last_full_guid = full_guid;
         let name = format!("{db}_{}.trn", date(start).compact());
@@ -243,16 +271,33 @@ pub fn write_share(spec: &ShareSpec) -> Result<ShareSummary, ShareError> {
         emit(spec, &mut summary, &b, name, role, None)?;
         summary.last_lsn = last;
         if spec.duplicate == Some(i) {
-            emit(spec, &mut summary, &b, format!("{db}_{}.trn", date(start + 1).compact()), FileRole::Duplicate, None)?;
+            emit(
+                spec,
+                &mut summary,
+                &b,
+                format!("{db}_{}.trn", date(start + 1).compact()),
+                FileRole::Duplicate,
+                None,
+            )?;
         }
     }
 
     // The differential: after the middle log, inside the range of the next log that has records.
-    let normal = |i: u32| i <= spec.logs && spec.gap_after != Some(i - 1) && spec.empty_after != Some(i - 1);
-    if let Some(i) = (spec.with_full && spec.logs >= 2).then(|| (diff_after..spec.logs).find(|&i| normal(i + 1))).flatten() {
+    let normal =
+        |i: u32| i <= spec.logs && spec.gap_after != Some(i - 1) && spec.empty_after != Some(i - 1);
+    if let Some(i) = (spec.with_full && spec.logs >= 2)
+        .then(|| (diff_after..spec.logs).find(|&i| normal(i + 1)))
+        .flatten()
+    {
         let next = bounds[i as usize];
         let dstart = BASE_UNIX + (i as u64 - 1) * INTERVAL + 120;
-        let mut diff = SynthBackup::log(db, inside(next, 1, 1), inside(next, 2, 1), date(dstart), rng.next_u64());
+        let mut diff = SynthBackup::log(
+            db,
+            inside(next, 1, 1),
+            inside(next, 2, 1),
+            date(dstart),
+            rng.next_u64(),
+        );
         diff.backup_type = BackupType::Differential;
         diff.server_name = spec.server.clone();
         diff.database_backup_lsn = full_ckpt;
@@ -261,7 +306,14 @@ pub fn write_share(spec: &ShareSpec) -> Result<ShareSummary, ShareError> {
         diff.last_full_guid = full_guid;
         diff.data_bytes = spec.full_size / 2;
         diff.log_bytes = 8192;
-        emit(spec, &mut summary, &diff, format!("{db}_DIFF_{}.bak", date(dstart).compact()), FileRole::Differential, None)?;
+        emit(
+            spec,
+            &mut summary,
+            &diff,
+            format!("{db}_DIFF_{}.bak", date(dstart).compact()),
+            FileRole::Differential,
+            None,
+        )?;
     }
 
     let other = format!("{db}_other");
@@ -272,7 +324,14 @@ pub fn write_share(spec: &ShareSpec) -> Result<ShareSummary, ShareError> {
         let mut b = SynthBackup::log(&other, l, next, date(start), rng.next_u64());
         b.server_name = spec.server.clone();
         b.log_bytes = pages * 8192;
-        emit(spec, &mut summary, &b, format!("{other}_{}.trn", date(start).compact()), FileRole::Foreign, None)?;
+        emit(
+            spec,
+            &mut summary,
+            &b,
+            format!("{other}_{}.trn", date(start).compact()),
+            FileRole::Foreign,
+            None,
+        )?;
         l = next;
     }
     Ok(summary)
@@ -288,9 +347,17 @@ fn emit(
     cut: Option<u64>,
 ) -> Result<(), ShareError> {
     let path = spec.dir.join(&name);
-    let bytes = write_file(&spec.dir, &name, b, cut).map_err(|source| ShareError::Io { path: path.clone(), source })?;
+    let bytes = write_file(&spec.dir, &name, b, cut).map_err(|source| ShareError::Io {
+        path: path.clone(),
+        source,
+    })?;
     summary.bytes += bytes;
-    summary.files.push(WrittenFile { header: b.header(&path), path, role, bytes });
+    summary.files.push(WrittenFile {
+        header: b.header(&path),
+        path,
+        role,
+        bytes,
+    });
     Ok(())
 }
 
@@ -301,7 +368,11 @@ fn write_file(dir: &Path, name: &str, b: &SynthBackup, cut: Option<u64>) -> io::
     let mut w = BufWriter::with_capacity(1 << 20, f);
     let n = match cut {
         Some(limit) => {
-            let mut c = Cut { inner: &mut w, limit, written: 0 };
+            let mut c = Cut {
+                inner: &mut w,
+                limit,
+                written: 0,
+            };
             b.write_to(&mut c)?;
             limit.min(c.written)
         }

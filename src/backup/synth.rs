@@ -106,7 +106,13 @@ pub struct SynthBackup {
 
 impl SynthBackup {
     /// A log backup of `database` with SQL Server 2016's versions and fresh GUIDs from `seed`.
-    pub fn log(database: &str, first_lsn: Lsn, last_lsn: Lsn, start: MtfDate, seed: u64) -> SynthBackup {
+    pub fn log(
+        database: &str,
+        first_lsn: Lsn,
+        last_lsn: Lsn,
+        start: MtfDate,
+        seed: u64,
+    ) -> SynthBackup {
         let mut rng = Prng::new(seed);
         SynthBackup {
             database_name: database.to_string(),
@@ -119,10 +125,16 @@ impl SynthBackup {
             database_backup_lsn: Lsn::ZERO,
             differential_base_lsn: Lsn::ZERO,
             differential_base_guid: Uuid::nil(),
-            database_creation_date: MtfDate::from_unix((start.to_unix() - 30 * 86_400).max(0) as u64),
+            database_creation_date: MtfDate::from_unix(
+                (start.to_unix() - 30 * 86_400).max(0) as u64
+            ),
             backup_start_date: start,
             backup_finish_date: MtfDate::from_unix(start.to_unix().max(0) as u64 + 1),
-            software_version: SoftwareVersion { major: 13, minor: 0, build: 5081 },
+            software_version: SoftwareVersion {
+                major: 13,
+                minor: 0,
+                build: 5081,
+            },
             database_version: 852,
             unicode_locale_id: 1033,
             unicode_comparison_style: 196_609,
@@ -153,8 +165,14 @@ impl SynthBackup {
     /// Bytes from the SSET to the end of the set's last filemark.
     fn span(&self) -> u64 {
         let mqci = self.mqci(false).len() as u64; // the same length in MSLS
-        let meta = round_up(mtf::align4(MSCI_HEAD as u64 + STREAM_LEN as u64 + mqci).unwrap_or(0) + STREAM_LEN as u64, FLB);
-        let pages_block = |pages: u64, extra: u64| round_up(PAGES_AT + pages * PAGE + extra + STREAM_LEN as u64, FLB);
+        let meta = round_up(
+            mtf::align4(MSCI_HEAD as u64 + STREAM_LEN as u64 + mqci).unwrap_or(0)
+                + STREAM_LEN as u64,
+            FLB,
+        );
+        let pages_block = |pages: u64, extra: u64| {
+            round_up(PAGES_AT + pages * PAGE + extra + STREAM_LEN as u64, FLB)
+        };
         let mut n = 2 * FLB + meta; // SSET, VOLB, MSCI
         if self.data_pages() > 0 {
             n += pages_block(self.data_pages(), STREAM_LEN as u64); // with the closing MQDA
@@ -207,20 +225,46 @@ impl SynthBackup {
             unicode_locale_id: self.unicode_locale_id,
             unicode_comparison_style: self.unicode_comparison_style,
             last_full_guid: self.last_full_guid,
-            differential_base_lsn: if diff { self.differential_base_lsn } else { Lsn::ZERO },
-            differential_base_guid: if diff { self.differential_base_guid } else { Uuid::nil() },
+            differential_base_lsn: if diff {
+                self.differential_base_lsn
+            } else {
+                Lsn::ZERO
+            },
+            differential_base_guid: if diff {
+                self.differential_base_guid
+            } else {
+                Uuid::nil()
+            },
         }
     }
 
     /// The MQCI stream: SCIN, SFGI (the filegroup), one SFIN per database file.
     fn mqci(&self, last: bool) -> Vec<u8> {
         let mut out = self.scin(last).encode();
-        out.extend(chunk(b"SFGI", 0xE0, 0x10, &["PRIMARY"], &[(0x08, 0x10), (0x0C, 1)]));
-        let dir = format!(r"C:\Program Files\Microsoft SQL Server\MSSQL{}.MSSQLSERVER\MSSQL\DATA", self.software_version.major);
+        out.extend(chunk(
+            b"SFGI",
+            0xE0,
+            0x10,
+            &["PRIMARY"],
+            &[(0x08, 0x10), (0x0C, 1)],
+        ));
+        let dir = format!(
+            r"C:\Program Files\Microsoft SQL Server\MSSQL{}.MSSQLSERVER\MSSQL\DATA",
+            self.software_version.major
+        );
         let db = &self.database_name;
-        let files = [(db.clone(), format!(r"{dir}\{db}.mdf"), 4, 1), (format!("{db}_log"), format!(r"{dir}\{db}_log.ldf"), 0x0C, 2)];
+        let files = [
+            (db.clone(), format!(r"{dir}\{db}.mdf"), 4, 1),
+            (format!("{db}_log"), format!(r"{dir}\{db}_log.ldf"), 0x0C, 2),
+        ];
         for (logical, physical, kind, id) in &files {
-            let fields = [(0x08, *kind), (0x10, 0x2000), (0x14, *id), (0x1C, *id), (0x20, 0x200)];
+            let fields = [
+                (0x08, *kind),
+                (0x10, 0x2000),
+                (0x14, *id),
+                (0x1C, *id),
+                (0x20, 0x200),
+            ];
             out.extend(chunk(b"SFIN", 0x404, 0x30, &[logical, physical], &fields));
         }
         out
@@ -267,7 +311,13 @@ impl SynthBackup {
 
 /// A chunk of the MQCI stream: `tag + u32 size`, a fixed part, then UTF-16LE names referenced
 /// as (u16 length, u16 offset) pairs from `refs_at`, as SQL Server lays out SFGI and SFIN.
-fn chunk(tag: &[u8; 4], fixed: usize, refs_at: usize, names: &[&str], fields: &[(usize, u32)]) -> Vec<u8> {
+fn chunk(
+    tag: &[u8; 4],
+    fixed: usize,
+    refs_at: usize,
+    names: &[&str],
+    fields: &[(usize, u32)],
+) -> Vec<u8> {
     let mut c = vec![0u8; fixed];
     c[0..4].copy_from_slice(tag);
     for &(at, v) in fields {
@@ -293,9 +343,17 @@ fn round_up(v: u64, unit: u64) -> u64 {
 /// (media GUID, family) comes from the first. Each set keeps its own `position`.
 pub fn write_sets<W: Write>(sets: &[SynthBackup], w: &mut W) -> io::Result<u64> {
     let Some(first) = sets.first() else {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "no backup set to write"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "no backup set to write",
+        ));
     };
-    let mut e = Emitter { w, pos: 0, filemarks: Vec::new(), buf: Vec::new() };
+    let mut e = Emitter {
+        w,
+        pos: 0,
+        filemarks: Vec::new(),
+        buf: Vec::new(),
+    };
     e.tape(first)?;
     e.sfmb()?;
     for s in sets {
@@ -371,7 +429,12 @@ impl<W: Write> Emitter<'_, W> {
 
     /// A descriptor block: `head` (DBLK header space included), the streams, then SPAD up to
     /// the next logical block.
-    fn block(&mut self, mut d: Dblk, mut head: Vec<u8>, streams: &[(StreamHeader, Body)]) -> io::Result<()> {
+    fn block(
+        &mut self,
+        mut d: Dblk,
+        mut head: Vec<u8>,
+        streams: &[(StreamHeader, Body)],
+    ) -> io::Result<()> {
         let start = self.pos;
         d.first_stream = head.len() as u16;
         d.os_id = mtf::OS_WINDOWS_NT;
@@ -407,7 +470,10 @@ impl<W: Write> Emitter<'_, W> {
         put_u16(&mut head, 0x3C, 1); // media sequence
         put_u16(&mut head, 0x40, 1);
         put_u16(&mut head, 0x42, 3);
-        let name: Vec<u8> = "Microsoft SQL Server".encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let name: Vec<u8> = "Microsoft SQL Server"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
         put_u16(&mut head, 0x50, name.len() as u16 + 4);
         put_u16(&mut head, 0x52, 0x5E);
         put_u16(&mut head, 0x54, FLB as u16);
@@ -419,8 +485,16 @@ impl<W: Write> Emitter<'_, W> {
         put_u16(&mut raid, 0x16, 1);
         put_u16(&mut raid, 0x18, s.family_sequence);
         put_u16(&mut raid, 0x1E, 1);
-        let d = Dblk { kind: mtf::TAPE, attributes: 0x30000, ..Dblk::default() };
-        self.block(d, head, &[(StreamHeader::new(mtf::RAID, 0), Body::Bytes(&raid))])
+        let d = Dblk {
+            kind: mtf::TAPE,
+            attributes: 0x30000,
+            ..Dblk::default()
+        };
+        self.block(
+            d,
+            head,
+            &[(StreamHeader::new(mtf::RAID, 0), Body::Bytes(&raid))],
+        )
     }
 
     /// A filemark: its number and the offsets of the earlier ones, newest first.
@@ -432,7 +506,11 @@ impl<W: Write> Emitter<'_, W> {
         for (i, &off) in self.filemarks.iter().rev().take(55).enumerate() {
             put_u64(&mut b, 0x48 + 8 * i, off);
         }
-        let mut d = Dblk { kind: mtf::SFMB, attributes: 0x8000_0000, ..Dblk::default() };
+        let mut d = Dblk {
+            kind: mtf::SFMB,
+            attributes: 0x8000_0000,
+            ..Dblk::default()
+        };
         d.first_stream = SFMB_LEN as u16;
         d.os_id = mtf::OS_WINDOWS_NT;
         d.os_version = 1;
@@ -445,7 +523,12 @@ impl<W: Write> Emitter<'_, W> {
         let base = self.pos;
         let mut cbid = 0u32;
         let mut dblk = |kind, pos: u64| {
-            let d = Dblk { kind, fla: (pos - base) / FLB, control_block_id: cbid, ..Dblk::default() };
+            let d = Dblk {
+                kind,
+                fla: (pos - base) / FLB,
+                control_block_id: cbid,
+                ..Dblk::default()
+            };
             cbid += 1;
             d
         };
@@ -470,7 +553,12 @@ impl<W: Write> Emitter<'_, W> {
         d.os_data_offset = 0x64;
         self.block(d, head, &[])?;
 
-        let server: Vec<u8> = s.server_name.encode_utf16().flat_map(u16::to_le_bytes).take(256).collect();
+        let server: Vec<u8> = s
+            .server_name
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .take(256)
+            .collect();
         let mut head = vec![0u8; 0x4A + server.len()];
         put_u32(&mut head, 0x34, 2);
         put_u16(&mut head, 0x38, 4);
@@ -485,7 +573,11 @@ impl<W: Write> Emitter<'_, W> {
 
         let mqci = s.mqci(false);
         let d = dblk(mtf::MSCI, self.pos);
-        self.block(d, vec![0; MSCI_HEAD], &[(StreamHeader::new(mtf::MQCI, 0), Body::Bytes(&mqci))])?;
+        self.block(
+            d,
+            vec![0; MSCI_HEAD],
+            &[(StreamHeader::new(mtf::MQCI, 0), Body::Bytes(&mqci))],
+        )?;
 
         if s.data_pages() > 0 {
             let d = dblk(mtf::MSDA, self.pos);
@@ -494,7 +586,11 @@ impl<W: Write> Emitter<'_, W> {
             data.media_attributes = 2;
             let mut end = StreamHeader::new(mtf::MQDA, 0);
             end.media_attributes = 6;
-            let streams = [(apad_header(), Body::Zeros(apad)), (data, Body::Pages(s.data_pages(), s.seed ^ 0xDA7A)), (end, Body::Bytes(&[]))];
+            let streams = [
+                (apad_header(), Body::Zeros(apad)),
+                (data, Body::Pages(s.data_pages(), s.seed ^ 0xDA7A)),
+                (end, Body::Bytes(&[])),
+            ];
             self.block(d, vec![0; MSDA_HEAD], &streams)?;
         }
         self.mstl(dblk(mtf::MSTL, self.pos), s.log_pages(), s.seed)?;
@@ -506,7 +602,11 @@ impl<W: Write> Emitter<'_, W> {
         }
         let mqci = s.mqci(true);
         let d = dblk(mtf::MSLS, self.pos);
-        self.block(d, vec![0; MSCI_HEAD], &[(StreamHeader::new(mtf::MQCI, 0), Body::Bytes(&mqci))])?;
+        self.block(
+            d,
+            vec![0; MSCI_HEAD],
+            &[(StreamHeader::new(mtf::MQCI, 0), Body::Bytes(&mqci))],
+        )?;
         self.sfmb()?;
         let first_eset = self.pos;
         self.eset(s, 0, true)?;
@@ -525,18 +625,32 @@ impl<W: Write> Emitter<'_, W> {
             return self.block(d, head, &[]);
         }
         let apad = PAGES_AT - MSTL_HEAD as u64 - 2 * STREAM_LEN as u64 - 2;
-        let streams = [(apad_header(), Body::Zeros(apad)), (StreamHeader::new(mtf::MQTL, 0), Body::Pages(pages, seed))];
+        let streams = [
+            (apad_header(), Body::Zeros(apad)),
+            (StreamHeader::new(mtf::MQTL, 0), Body::Pages(pages, seed)),
+        ];
         self.block(d, head, &streams)
     }
 
     /// End of set: the first ESET carries the OTCP and TSMP streams, the second points back.
     fn eset(&mut self, s: &SynthBackup, first: u64, catalog: bool) -> io::Result<()> {
         let mut head = vec![0u8; ESET_HEAD];
-        put_u32(&mut head, 0x34, if s.backup_type.is_differential() { 8 } else { 4 });
+        put_u32(
+            &mut head,
+            0x34,
+            if s.backup_type.is_differential() {
+                8
+            } else {
+                4
+            },
+        );
         put_u64(&mut head, 0x3C, first);
         put_u16(&mut head, 0x4E, s.position);
         head[0x50..0x55].copy_from_slice(&s.backup_finish_date.to_bytes());
-        let d = Dblk { kind: mtf::ESET, ..Dblk::default() };
+        let d = Dblk {
+            kind: mtf::ESET,
+            ..Dblk::default()
+        };
         if !catalog {
             return self.block(d, head, &[]);
         }
@@ -546,7 +660,10 @@ impl<W: Write> Emitter<'_, W> {
         tsmp[..5].copy_from_slice(&s.backup_start_date.to_bytes());
         put_u16(&mut tsmp, 6, s.position);
         tsmp[0x40..0x50].copy_from_slice(&s.backup_set_guid.to_bytes_le());
-        let streams = [(StreamHeader::new(mtf::OTCP, 0), Body::Zeros(otcp)), (StreamHeader::new(mtf::TSMP, 0), Body::Bytes(&tsmp))];
+        let streams = [
+            (StreamHeader::new(mtf::OTCP, 0), Body::Zeros(otcp)),
+            (StreamHeader::new(mtf::TSMP, 0), Body::Bytes(&tsmp)),
+        ];
         self.block(d, head, &streams)
     }
 }
@@ -586,16 +703,27 @@ mod tests {
     use std::io::Cursor;
 
     fn start() -> MtfDate {
-        MtfDate { year: 2026, month: 1, day: 5, hour: 0, minute: 0, second: 0 }
+        MtfDate {
+            year: 2026,
+            month: 1,
+            day: 5,
+            hour: 0,
+            minute: 0,
+            second: 0,
+        }
     }
 
     #[test]
     fn file_len_matches_what_is_written() {
-        let mut full = SynthBackup::log("db", Lsn::new(40, 100, 1), Lsn::new(40, 300, 1), start(), 7);
+        let mut full =
+            SynthBackup::log("db", Lsn::new(40, 100, 1), Lsn::new(40, 300, 1), start(), 7);
         full.backup_type = BackupType::Full;
         full.data_bytes = 100_000;
         let empty = SynthBackup::log("db", Lsn::new(40, 100, 1), Lsn::new(40, 100, 1), start(), 8);
-        let incomplete = SynthBackup { complete: false, ..SynthBackup::log("db", Lsn::new(1, 1, 1), Lsn::new(1, 9, 1), start(), 9) };
+        let incomplete = SynthBackup {
+            complete: false,
+            ..SynthBackup::log("db", Lsn::new(1, 1, 1), Lsn::new(1, 9, 1), start(), 9)
+        };
         for s in [full, empty, incomplete] {
             let mut out = Vec::new();
             let n = s.write_to(&mut out).unwrap();
@@ -608,17 +736,29 @@ mod tests {
     #[test]
     fn layout_matches_the_2016_samples() {
         // RestoreTimeClean_1.trn: 64 KiB of log in a 100,864-byte file, BackupSize 92,160.
-        let s = SynthBackup::log("RestoreTimeClean", Lsn::new(39, 474, 1), Lsn::new(39, 541, 1), start(), 1);
+        let s = SynthBackup::log(
+            "RestoreTimeClean",
+            Lsn::new(39, 474, 1),
+            Lsn::new(39, 541, 1),
+            start(),
+            1,
+        );
         let mut out = Vec::new();
         s.write_to(&mut out).unwrap();
         assert_eq!(out.len(), 100_864);
         let h = read_headers(Cursor::new(&out), Path::new("a.trn")).unwrap();
         assert_eq!(h[0].backup_size, 92_160);
-        let tags: Vec<(usize, &[u8])> = [0x0, 0x400, 0x600, 0xA00, 0xE00, 0x1E00, 0x21E8, 0x12600, 0x16A00, 0x17A00, 0x17C00, 0x18000, 0x18400, 0x18800]
-            .iter()
-            .map(|&o| (o, &out[o..o + 4]))
-            .collect();
-        let want: [&[u8]; 14] = [b"TAPE", b"SFMB", b"SSET", b"VOLB", b"MSCI", b"MSTL", b"MQTL", b"MSTL", b"MSLS", b"SFMB", b"ESET", b"TSMP", b"ESET", b"SFMB"];
+        let tags: Vec<(usize, &[u8])> = [
+            0x0, 0x400, 0x600, 0xA00, 0xE00, 0x1E00, 0x21E8, 0x12600, 0x16A00, 0x17A00, 0x17C00,
+            0x18000, 0x18400, 0x18800,
+        ]
+        .iter()
+        .map(|&o| (o, &out[o..o + 4]))
+        .collect();
+        let want: [&[u8]; 14] = [
+            b"TAPE", b"SFMB", b"SSET", b"VOLB", b"MSCI", b"MSTL", b"MQTL", b"MSTL", b"MSLS",
+            b"SFMB", b"ESET", b"TSMP", b"ESET", b"SFMB",
+        ];
         for ((o, got), want) in tags.into_iter().zip(want) {
             assert_eq!(got, want, "at 0x{o:x}");
         }
@@ -637,7 +777,11 @@ mod tests {
 
     #[test]
     fn cut_keeps_a_prefix() {
-        let mut c = Cut { inner: Vec::new(), limit: 5, written: 0 };
+        let mut c = Cut {
+            inner: Vec::new(),
+            limit: 5,
+            written: 0,
+        };
         c.write_all(b"abc").unwrap();
         c.write_all(b"defg").unwrap();
         assert_eq!(c.inner, b"abcde");

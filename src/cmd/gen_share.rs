@@ -17,7 +17,9 @@ pub fn spec(a: &GenShareArgs) -> anyhow::Result<ShareSpec> {
     s.log_size = parse_size(&a.log_size).map_err(|m| usage(format!("--log-size: {m}")))?;
     s.full_size = parse_size(&a.full_size).map_err(|m| usage(format!("--full-size: {m}")))?;
     if let Some(l) = &a.start_lsn {
-        s.start_lsn = l.parse::<Lsn>().map_err(|e| usage(format!("--start-lsn: {e}")))?;
+        s.start_lsn = l
+            .parse::<Lsn>()
+            .map_err(|e| usage(format!("--start-lsn: {e}")))?;
     }
     s.gap_after = a.gap_after;
     s.empty_after = a.empty_after;
@@ -49,11 +51,18 @@ pub fn describe(s: &ShareSummary) -> String {
     let mut out = String::new();
     let logs = s.files.iter().filter(|f| f.role == FileRole::Log).count();
     for f in s.files.iter().filter(|f| f.role != FileRole::Log) {
-        let name = f.path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+        let name = f
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
         let h = &f.header;
         out.push_str(&format!(
             "{:<13} {name}  {} .. {}\n",
-            serde_json::to_value(f.role).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+            serde_json::to_value(f.role)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default(),
             h.first_lsn,
             h.last_lsn
         ));
