@@ -381,3 +381,19 @@ fn seeded_mutations_never_panic() {
     eprintln!("mutations: {ok} still read, {errs} rejected");
     assert!(errs > ok, "most mutations of headers must be rejected");
 }
+
+#[test]
+fn missing_file_and_folder_are_io_errors_naming_the_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("gone.trn");
+    for p in [missing.as_path(), tmp.path()] {
+        let e = logship::backup::read_file(p).unwrap_err();
+        assert!(matches!(e.kind, ReadErrorKind::Io(_)), "{e}");
+        assert_eq!(e.path, p);
+        let e = check_whole(p, &mut |_, _| {}).unwrap_err();
+        assert!(
+            matches!(e.kind, ReadErrorKind::Io(_) | ReadErrorKind::Empty),
+            "{e}"
+        );
+    }
+}

@@ -4,6 +4,7 @@ mod date;
 mod mtf;
 mod reader;
 mod scin;
+mod share;
 mod source;
 pub mod synth;
 

@@ -383,17 +383,15 @@ fn walk_blocks<S: Source>(
                 (mtf::MSCI | mtf::MSLS, mtf::MQCI) if scin.is_none() => {
                     scin = mqci(src, pos, data, sh.length)?
                 }
-                (mtf::MSTL, mtf::MQTL) | (mtf::MSDA, mtf::MQDA) if strict => {
-                    if sh.length != 0 && (sh.length < 2 || (sh.length - 2) % mtf::PAGE != 0) {
-                        return Err(malformed(
-                            s,
-                            format!(
-                                "{} stream of {} bytes is not whole pages",
-                                mtf::tag_str(&sh.id),
-                                sh.length
-                            ),
-                        ));
-                    }
+                (mtf::MSTL, mtf::MQTL) | (mtf::MSDA, mtf::MQDA)
+                    if strict && !whole_pages(sh.length) =>
+                {
+                    let what = format!(
+                        "{} stream of {} bytes is not whole pages",
+                        mtf::tag_str(&sh.id),
+                        sh.length
+                    );
+                    return Err(malformed(s, what));
                 }
                 _ => {}
             }
@@ -424,6 +422,11 @@ fn walk_blocks<S: Source>(
         pos = next;
     }
     Ok(last)
+}
+
+/// MQTL and MQDA data: empty, or two bytes then whole 8 KiB pages.
+fn whole_pages(length: u64) -> bool {
+    length == 0 || (length >= 2 && (length - 2) % mtf::PAGE == 0)
 }
 
 /// The fixed part of a block, up to its first stream.

@@ -112,6 +112,7 @@ impl<'p, R: Read> Sequential<'p, R> {
     }
 
     /// Bytes actually read from the underlying reader so far.
+    #[cfg(test)]
     pub fn done(&self) -> u64 {
         self.done
     }
