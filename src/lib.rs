@@ -9,5 +9,6 @@ pub mod logging;
 pub mod lsn;
 pub mod plan;
 pub mod scan;
+pub mod sim;
 
 pub use lsn::Lsn;

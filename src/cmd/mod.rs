@@ -3,6 +3,7 @@
 mod gen_share;
 mod headers;
 mod plan;
+mod sim;
 
 use crate::cli::{Cli, Command};
 
@@ -31,6 +32,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Headers(a) => headers::run(g, &a),
         Command::Plan(a) => plan::run(g, &a),
         Command::GenShare(a) => gen_share::run(g, &a),
+        Command::Sim(a) => sim::run(g, a),
     }
 }
 
