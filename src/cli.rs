@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "logship", version, about = "Brings a log-shipped SQL Server secondary up to date, then fails over")]
+#[command(
+    name = "logship",
+    version,
+    about = "Brings a log-shipped SQL Server secondary up to date, then fails over"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -36,6 +40,8 @@ pub enum Command {
     GenShare(GenShareArgs),
     /// The simulated secondary SQL Server (TDS); `sim init` writes a scenario.
     Sim(SimArgs),
+    /// Copy what the copy folder lacks, verified (BLAKE3), in parallel; resumable.
+    Copy(CopyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -179,4 +185,35 @@ pub struct SimInitArgs {
     /// Fault: delay every response by this many milliseconds.
     #[arg(long, default_value_t = 0)]
     pub slow_ms: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// The primary's backup share.
+    #[arg(long)]
+    pub source: PathBuf,
+    /// The copy folder (must exist).
+    #[arg(long)]
+    pub dest: PathBuf,
+    /// Database name: only its backups are copied.
+    #[arg(long)]
+    pub database: Option<String>,
+    /// Every uncopied backup, not only the files the log chain still needs.
+    #[arg(long)]
+    pub all: bool,
+    /// Files copied at once (default: the best measured on this machine class, see README).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Verification: reread (hash the copy again), disk (re-read from the device), inline (trust the write).
+    #[arg(long, default_value = "reread")]
+    pub verify: String,
+    /// Read/write buffer size, e.g. 1MiB.
+    #[arg(long, hide = true)]
+    pub buffer_size: Option<String>,
+    /// Extra attempts when a source changes while copied or a read-back disagrees.
+    #[arg(long, hide = true, default_value_t = 2)]
+    pub retries: u32,
+    /// Print a JSON summary.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -22,7 +22,10 @@ pub enum ConfigError {
 
 impl ConfigError {
     pub fn invalid(setting: &str, message: impl Into<String>) -> ConfigError {
-        ConfigError::Invalid { setting: setting.to_string(), message: message.into() }
+        ConfigError::Invalid {
+            setting: setting.to_string(),
+            message: message.into(),
+        }
     }
 }
 
@@ -31,21 +34,33 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("invalid size {s:?}: expected e.g. 64KiB, 8MiB, 2GiB"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("invalid size {s:?}: expected e.g. 64KiB, 8MiB, 2GiB"))?;
     let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1 << 10,
         "m" | "mb" | "mib" => 1 << 20,
         "g" | "gb" | "gib" => 1 << 30,
         "t" | "tb" | "tib" => 1 << 40,
-        _ => return Err(format!("invalid size unit in {s:?}: use B, KiB, MiB, GiB or TiB")),
+        _ => {
+            return Err(format!(
+                "invalid size unit in {s:?}: use B, KiB, MiB, GiB or TiB"
+            ))
+        }
     };
-    n.checked_mul(mult).ok_or_else(|| format!("size {s:?} is too large"))
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("size {s:?} is too large"))
 }
 
 /// Writes a size the way [`parse_size`] reads it, with the largest exact unit.
 pub fn format_size(n: u64) -> String {
-    for (unit, m) in [("TiB", 1u64 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+    for (unit, m) in [
+        ("TiB", 1u64 << 40),
+        ("GiB", 1 << 30),
+        ("MiB", 1 << 20),
+        ("KiB", 1 << 10),
+    ] {
         if n >= m && n % m == 0 {
             return format!("{}{unit}", n / m);
         }
@@ -138,7 +153,14 @@ pub struct ChatConfig {
 }
 
 pub fn default_shell() -> Vec<String> {
-    ["powershell.exe", "-NoProfile", "-NonInteractive", "-Command"].map(String::from).to_vec()
+    [
+        "powershell.exe",
+        "-NoProfile",
+        "-NonInteractive",
+        "-Command",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 fn default_cmdlet_timeout() -> u64 {
@@ -171,17 +193,24 @@ fn default_verify() -> String {
 
 impl Default for CopyConfig {
     fn default() -> Self {
-        CopyConfig { workers: None, verify: default_verify() }
+        CopyConfig {
+            workers: None,
+            verify: default_verify(),
+        }
     }
 }
 
 impl Config {
     /// Reads and validates a configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-        let cfg: Config = toml::from_str(&text)
-            .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let cfg: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -191,23 +220,35 @@ impl Config {
             return Err(ConfigError::invalid("database", "must not be empty"));
         }
         if self.database.len() > 128 {
-            return Err(ConfigError::invalid("database", "longer than 128 characters, SQL Server's limit"));
+            return Err(ConfigError::invalid(
+                "database",
+                "longer than 128 characters, SQL Server's limit",
+            ));
         }
         if self.sql.host.trim().is_empty() {
             return Err(ConfigError::invalid("sql.host", "must not be empty"));
         }
         if self.sql.port.is_some() && self.sql.instance.is_some() {
-            return Err(ConfigError::invalid("sql.instance", "give either sql.port or sql.instance, not both"));
+            return Err(ConfigError::invalid(
+                "sql.instance",
+                "give either sql.port or sql.instance, not both",
+            ));
         }
         if self.sql.auth == SqlAuth::Sql && self.sql.user.as_deref().unwrap_or("").is_empty() {
-            return Err(ConfigError::invalid("sql.user", "required with auth = \"sql\""));
+            return Err(ConfigError::invalid(
+                "sql.user",
+                "required with auth = \"sql\"",
+            ));
         }
         if let Some(chat) = &self.chat {
             if chat.pool_fqdn.trim().is_empty() {
                 return Err(ConfigError::invalid("chat.pool_fqdn", "must not be empty"));
             }
             if chat.active_servers.is_empty() {
-                return Err(ConfigError::invalid("chat.active_servers", "must list at least one server"));
+                return Err(ConfigError::invalid(
+                    "chat.active_servers",
+                    "must list at least one server",
+                ));
             }
             if chat.shell.is_empty() {
                 return Err(ConfigError::invalid("chat.shell", "must name a program"));
@@ -218,7 +259,9 @@ impl Config {
 
     /// The copy folder as the SQL Server sees it.
     pub fn dest_on_server(&self) -> String {
-        self.dest_dir_on_server.clone().unwrap_or_else(|| self.dest_dir.to_string_lossy().into_owned())
+        self.dest_dir_on_server
+            .clone()
+            .unwrap_or_else(|| self.dest_dir.to_string_lossy().into_owned())
     }
 }
 

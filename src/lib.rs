@@ -5,10 +5,12 @@ pub mod backup;
 pub mod cli;
 pub mod cmd;
 pub mod config;
+pub mod copy;
 pub mod logging;
 pub mod lsn;
 pub mod plan;
 pub mod scan;
 pub mod sim;
+pub mod sql;
 
 pub use lsn::Lsn;

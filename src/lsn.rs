@@ -30,7 +30,16 @@ const VLF_SCALE: u128 = 1_000_000_000_000_000;
 const BLOCK_SCALE: u128 = 100_000;
 
 impl Lsn {
-    pub const ZERO: Lsn = Lsn { vlf: 0, block: 0, slot: 0 };
+    pub const ZERO: Lsn = Lsn {
+        vlf: 0,
+        block: 0,
+        slot: 0,
+    };
+    pub const MAX: Lsn = Lsn {
+        vlf: u32::MAX,
+        block: u32::MAX,
+        slot: u16::MAX,
+    };
 
     pub const fn new(vlf: u32, block: u32, slot: u16) -> Lsn {
         Lsn { vlf, block, slot }
@@ -91,7 +100,10 @@ impl FromStr for Lsn {
 
     /// Accepts the decimal form and the hex form (`vlf:block:slot`, hex digits, any widths).
     fn from_str(s: &str) -> Result<Lsn, ParseLsnError> {
-        let err = |reason| ParseLsnError { input: s.to_string(), reason };
+        let err = |reason| ParseLsnError {
+            input: s.to_string(),
+            reason,
+        };
         let t = s.trim();
         if t.contains(':') {
             let parts: Vec<&str> = t.split(':').collect();
@@ -167,7 +179,16 @@ mod tests {
 
     #[test]
     fn rejects_bad_input() {
-        for s in ["", "abc", "1:2", "1:2:3:4", "-5", "1:zz:3", "1:2:10000", "99999999999999999999999999999999999999999"] {
+        for s in [
+            "",
+            "abc",
+            "1:2",
+            "1:2:3:4",
+            "-5",
+            "1:zz:3",
+            "1:2:10000",
+            "99999999999999999999999999999999999999999",
+        ] {
             assert!(s.parse::<Lsn>().is_err(), "{s:?} parsed");
         }
     }

@@ -12,9 +12,18 @@ fn main() -> ExitCode {
     logship::logging::init(&cli.global);
     match cmd::run(cli) {
         Ok(status) => ExitCode::from(status as u8),
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("logship: error: {err:#}");
             ExitCode::from(cmd::exit_status_of(&err) as u8)
         }
     }
+}
+
+/// `logship headers ... | head` closes the pipe early: that is not a failure.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }

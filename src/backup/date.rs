@@ -114,7 +114,13 @@ impl<'de> Deserialize<'de> for MtfDate {
 
 fn parse_iso(s: &str) -> Option<MtfDate> {
     let b = s.as_bytes();
-    if b.len() != 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+    if b.len() != 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<u16>().ok();
@@ -135,11 +141,21 @@ mod tests {
     #[test]
     fn decodes_a_sample_date() {
         // BackupStartDate of RestoreTimeClean_1.trn: 2019-05-02T21:05:55.
-        let d = MtfDate { year: 2019, month: 5, day: 2, hour: 21, minute: 5, second: 55 };
+        let d = MtfDate {
+            year: 2019,
+            month: 5,
+            day: 2,
+            hour: 21,
+            minute: 5,
+            second: 55,
+        };
         assert_eq!(MtfDate::from_bytes(&d.to_bytes()), Some(d));
         assert_eq!(d.to_string(), "2019-05-02T21:05:55");
         assert_eq!(d.compact(), "20190502210555");
-        assert_eq!(serde_json::from_str::<MtfDate>("\"2019-05-02T21:05:55\"").unwrap(), d);
+        assert_eq!(
+            serde_json::from_str::<MtfDate>("\"2019-05-02T21:05:55\"").unwrap(),
+            d
+        );
     }
 
     #[test]
@@ -153,6 +169,9 @@ mod tests {
             let d = MtfDate::from_unix(secs);
             assert_eq!(d.to_unix(), secs as i64, "{d}");
         }
-        assert_eq!(MtfDate::from_unix(951_782_400).to_string(), "2000-02-29T00:00:00");
+        assert_eq!(
+            MtfDate::from_unix(951_782_400).to_string(),
+            "2000-02-29T00:00:00"
+        );
     }
 }

@@ -3,6 +3,8 @@
 mod date;
 mod mtf;
 mod reader;
+mod scin;
+mod source;
 pub mod synth;
 
 use std::fmt;
@@ -14,7 +16,7 @@ use uuid::Uuid;
 use crate::lsn::Lsn;
 
 pub use date::MtfDate;
-pub use reader::{read_file, read_headers, ReadError, ReadErrorKind};
+pub use reader::{check_whole, read_file, read_headers, ReadError, ReadErrorKind, KNOWN_MAJORS};
 
 /// `BackupType` of `RESTORE HEADERONLY`, from the SCIN type letter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -72,7 +74,9 @@ impl BackupType {
     pub fn is_differential(self) -> bool {
         matches!(
             self,
-            BackupType::Differential | BackupType::DifferentialFile | BackupType::DifferentialPartial
+            BackupType::Differential
+                | BackupType::DifferentialFile
+                | BackupType::DifferentialPartial
         )
     }
 
@@ -126,7 +130,9 @@ impl<'de> Deserialize<'de> for SoftwareVersion {
                 minor: b as u8,
                 build: c as u16,
             }),
-            _ => Err(serde::de::Error::custom(format!("invalid software version {s:?}"))),
+            _ => Err(serde::de::Error::custom(format!(
+                "invalid software version {s:?}"
+            ))),
         }
     }
 }

@@ -1,9 +1,16 @@
-//! The native header reader: `RESTORE HEADERONLY` without a server.
+//! The native header reader: `RESTORE HEADERONLY` without a server. Walks the MTF blocks,
+//! validating every descriptor-block and stream-header checksum, and seeks over the data streams,
+//! so only the head and the tail of a file are read.
 
 use std::fmt;
 use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 
+use uuid::Uuid;
+
+use super::mtf::{self, array_at, u16_at, Dblk, StreamHeader, DBLK_LEN, STREAM_LEN};
+use super::scin::{self, Scin};
+use super::source::{Sequential, Source, Window};
 use super::BackupHeader;
 
 /// Why a file is outside what the native reader can read.
@@ -17,11 +24,11 @@ pub enum ReadErrorKind {
     NotMtf,
     /// `MSSQLBAK`: a backup taken WITH COMPRESSION.
     Compressed,
-    /// A stream with a non-zero encryption (or compression) field.
+    /// A stream with a non-zero encryption (or compression) field, or a media password.
     Encrypted { offset: u64 },
     /// A descriptor block or stream header whose checksum does not match.
     Checksum { offset: u64, what: &'static str },
-    /// Ends before the first backup set's metadata.
+    /// Ends before the first backup set's metadata (or, for a whole-file check, before its end).
     Truncated { offset: u64 },
     /// No SCIN metadata chunk where one must be.
     NoMetadata { offset: u64 },
@@ -72,14 +79,329 @@ impl ReadError {
     }
 }
 
+/// Software major versions whose layout was checked (SQL Server 2008 to 2022).
+pub const KNOWN_MAJORS: std::ops::RangeInclusive<u8> = 10..=16;
+/// Cap on the MQCI bytes read: SCIN comes first and is about 500 bytes.
+const MQCI_CAP: usize = 64 * 1024;
+/// Cap on streams in one block, so a hostile file cannot make the walk crawl.
+const MAX_STREAMS: usize = 1 << 16;
+
 /// Reads every backup set of the file at `path`.
 pub fn read_file(path: &Path) -> Result<Vec<BackupHeader>, ReadError> {
-    let f = std::fs::File::open(path)
-        .map_err(|e| ReadError { path: path.to_path_buf(), kind: ReadErrorKind::Io(e.to_string()) })?;
-    read_headers(std::io::BufReader::new(f), path)
+    let f = std::fs::File::open(path).map_err(|e| io_error(path, e))?;
+    read_headers(f, path)
 }
 
 /// Reads every backup set from `r`, naming `path` in the headers and errors.
-pub fn read_headers<R: Read + Seek>(_r: R, path: &Path) -> Result<Vec<BackupHeader>, ReadError> {
-    Err(ReadError { path: path.to_path_buf(), kind: ReadErrorKind::NotMtf })
+pub fn read_headers<R: Read + Seek>(r: R, path: &Path) -> Result<Vec<BackupHeader>, ReadError> {
+    let mut src = Window::new(r).map_err(|e| io_error(path, e))?;
+    walk(&mut src, path, false)
+}
+
+/// Reads the whole file sequentially, as RESTORE LOG does, checking every block and stream
+/// header to the end and that the file is not truncated (every set has its trailer and the last
+/// block ends at the end of the file). `progress(done, total)` follows the bytes read.
+///
+/// MTF checksums cover headers only: a flipped byte inside the log or data pages goes unseen
+/// here, as it does for SQL Server until it replays the damaged record.
+pub fn check_whole(path: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<Vec<BackupHeader>, ReadError> {
+    let f = std::fs::File::open(path).map_err(|e| io_error(path, e))?;
+    let len = f.metadata().map_err(|e| io_error(path, e))?.len();
+    let mut src = Sequential::new(f, len, progress);
+    let headers = walk(&mut src, path, true)?;
+    let extra = src.drain().map_err(|e| io_error(path, e))?;
+    if extra != 0 {
+        let detail = format!("{extra} bytes past the last block (the file grew while read)");
+        return Err(ReadError { path: path.to_path_buf(), kind: ReadErrorKind::Malformed { offset: len, detail } });
+    }
+    Ok(headers)
+}
+
+fn io_error(path: &Path, e: std::io::Error) -> ReadError {
+    ReadError { path: path.to_path_buf(), kind: ReadErrorKind::Io(e.to_string()) }
+}
+
+/// The media: from the TAPE block's RAID stream.
+struct Media {
+    set_guid: Uuid,
+    family_count: u16,
+    family_sequence: u16,
+}
+
+/// One SSET .. ESET.
+struct Set {
+    offset: u64,
+    position: u16,
+    guid: Uuid,
+    msci: Option<Scin>,
+    msls: Option<Scin>,
+    ended: bool,
+}
+
+/// A walk that stops early: a kind, or the end of what was written.
+enum Stop {
+    Error(ReadErrorKind),
+    Truncated(u64),
+}
+
+impl From<ReadErrorKind> for Stop {
+    fn from(k: ReadErrorKind) -> Stop {
+        Stop::Error(k)
+    }
+}
+
+fn malformed(offset: u64, detail: impl Into<String>) -> Stop {
+    Stop::Error(ReadErrorKind::Malformed { offset, detail: detail.into() })
+}
+
+fn io(e: std::io::Error) -> Stop {
+    Stop::Error(ReadErrorKind::Io(e.to_string()))
+}
+
+/// Walks the blocks; `strict` asks for a whole, untruncated file.
+fn walk<S: Source>(src: &mut S, path: &Path, strict: bool) -> Result<Vec<BackupHeader>, ReadError> {
+    let err = |kind| ReadError { path: path.to_path_buf(), kind };
+    let len = src.len();
+    if len == 0 {
+        return Err(err(ReadErrorKind::Empty));
+    }
+    let head = src.get(0, 8).map_err(|e| err(ReadErrorKind::Io(e.to_string())))?;
+    if head.starts_with(b"MSSQLBAK") {
+        return Err(err(ReadErrorKind::Compressed));
+    }
+    if !(head.starts_with(&mtf::TAPE) || mtf::TAPE.starts_with(head)) {
+        return Err(err(ReadErrorKind::NotMtf));
+    }
+    let mut media = Media { set_guid: Uuid::nil(), family_count: 1, family_sequence: 1 };
+    let mut sets = Vec::new();
+    let truncated = match walk_blocks(src, strict, &mut media, &mut sets) {
+        // A file ends with ESET and the end-of-media filemark; one that stops at a block
+        // boundary before them is still being written, or was cut there.
+        Ok(last) if last == mtf::SFMB && sets.last().is_some_and(|s| s.ended) => None,
+        Ok(_) => Some(len),
+        Err(Stop::Truncated(at)) => Some(at),
+        Err(Stop::Error(kind)) => return Err(err(kind)),
+    };
+    if let Some(at) = truncated {
+        if strict {
+            return Err(err(ReadErrorKind::Truncated { offset: at }));
+        }
+        // A set cut before its metadata is still being written: it does not exist yet.
+        if sets.last().is_some_and(|s: &Set| s.msci.is_none() && s.msls.is_none()) {
+            sets.pop();
+        }
+        if sets.is_empty() {
+            return Err(err(ReadErrorKind::Truncated { offset: at }));
+        }
+    }
+    let mut out = Vec::with_capacity(sets.len());
+    for set in sets {
+        if strict && !(set.msls.is_some() && set.ended) {
+            let detail = "backup set without its MSLS and ESET trailer".to_string();
+            return Err(err(ReadErrorKind::Malformed { offset: set.offset, detail }));
+        }
+        out.push(header(path, set, &media).map_err(err)?);
+    }
+    Ok(out)
+}
+
+fn header(path: &Path, set: Set, media: &Media) -> Result<BackupHeader, ReadErrorKind> {
+    let complete = set.msls.is_some();
+    let scin = match (set.msls, set.msci) {
+        (Some(last), Some(first)) => {
+            let lsns = |s: &Scin| (s.first_lsn, s.last_lsn, s.checkpoint_lsn, s.database_backup_lsn);
+            if lsns(&last) != lsns(&first) || last.backup_type != first.backup_type {
+                let detail = "the MSCI and MSLS copies of the metadata disagree".to_string();
+                return Err(ReadErrorKind::Malformed { offset: set.offset, detail });
+            }
+            last
+        }
+        (Some(s), None) | (None, Some(s)) => s,
+        (None, None) => return Err(ReadErrorKind::NoMetadata { offset: set.offset }),
+    };
+    if !KNOWN_MAJORS.contains(&scin.version.major) {
+        return Err(ReadErrorKind::UnknownVersion { major: scin.version.major });
+    }
+    let diff = scin.backup_type.is_differential();
+    Ok(BackupHeader {
+        path: path.to_path_buf(),
+        position: set.position,
+        database_name: scin.database_name,
+        server_name: scin.server_name,
+        backup_type: scin.backup_type,
+        first_lsn: scin.first_lsn,
+        last_lsn: scin.last_lsn,
+        checkpoint_lsn: scin.checkpoint_lsn,
+        database_backup_lsn: scin.database_backup_lsn,
+        differential_base_lsn: diff.then_some(scin.differential_base_lsn),
+        differential_base_guid: diff.then_some(scin.differential_base_guid),
+        database_creation_date: scin.database_creation_date,
+        backup_start_date: scin.backup_start_date,
+        backup_finish_date: scin.backup_finish_date,
+        backup_size: scin.backup_size,
+        software_version: scin.version,
+        database_version: scin.database_version,
+        unicode_locale_id: scin.unicode_locale_id,
+        unicode_comparison_style: scin.unicode_comparison_style,
+        complete,
+        backup_set_guid: set.guid,
+        media_set_guid: media.set_guid,
+        family_count: media.family_count,
+        family_sequence: media.family_sequence,
+        last_full_guid: scin.last_full_guid,
+    })
+}
+
+/// Walks to the end of the file; returns the kind of the last block.
+fn walk_blocks<S: Source>(src: &mut S, strict: bool, media: &mut Media, sets: &mut Vec<Set>) -> Result<mtf::Tag, Stop> {
+    let len = src.len();
+    let mut pos = 0u64;
+    let mut last = [0u8; 4];
+    while pos < len {
+        let hb = src.get(pos, DBLK_LEN).map_err(io)?;
+        let Some(hb) = array_at::<DBLK_LEN>(hb, 0) else {
+            return Err(Stop::Truncated(pos));
+        };
+        if hb.iter().all(|&b| b == 0) {
+            // Space the writer has not filled yet.
+            return Err(Stop::Truncated(pos));
+        }
+        let d = Dblk::parse(&hb).ok_or(ReadErrorKind::Checksum { offset: pos, what: "descriptor block" })?;
+        if pos == 0 && d.kind != mtf::TAPE {
+            return Err(ReadErrorKind::NotMtf.into());
+        }
+        let fs = d.first_stream as u64;
+        if fs < DBLK_LEN as u64 {
+            return Err(malformed(pos, format!("first stream offset {fs} inside the block header")));
+        }
+        last = d.kind;
+        if d.kind == mtf::SFMB {
+            pos += fs;
+            continue;
+        }
+        match d.kind {
+            mtf::TAPE => tape_body(src, pos, fs)?,
+            mtf::SSET => sets.push(sset(src, pos, fs, &d)?),
+            mtf::MSCI | mtf::MSLS | mtf::ESET if sets.is_empty() => {
+                return Err(malformed(pos, format!("{} block before any SSET", mtf::tag_str(&d.kind))));
+            }
+            _ => {}
+        }
+        let mut scin = None;
+        let mut s = pos + fs;
+        let mut streams = 0;
+        let next = loop {
+            streams += 1;
+            if streams > MAX_STREAMS {
+                return Err(malformed(pos, "too many streams in one block"));
+            }
+            let sb = src.get(s, STREAM_LEN).map_err(io)?;
+            let Some(sb) = array_at::<STREAM_LEN>(sb, 0) else {
+                return Err(Stop::Truncated(s));
+            };
+            let sh = StreamHeader::parse(&sb).ok_or(ReadErrorKind::Checksum { offset: s, what: "stream header" })?;
+            if sh.encryption != 0 || sh.compression != 0 {
+                return Err(ReadErrorKind::Encrypted { offset: s }.into());
+            }
+            let data = s + STREAM_LEN as u64;
+            let end = data.checked_add(sh.length).ok_or_else(|| malformed(s, "stream length overflows"))?;
+            if sh.id == mtf::SPAD {
+                break end;
+            }
+            match (d.kind, sh.id) {
+                (mtf::TAPE, mtf::RAID) => raid(src, data, sh.length, media)?,
+                (mtf::MSCI | mtf::MSLS, mtf::MQCI) if scin.is_none() => scin = mqci(src, pos, data, sh.length)?,
+                (mtf::MSTL, mtf::MQTL) | (mtf::MSDA, mtf::MQDA) if strict => {
+                    if sh.length != 0 && (sh.length < 2 || (sh.length - 2) % mtf::PAGE != 0) {
+                        return Err(malformed(s, format!("{} stream of {} bytes is not whole pages", mtf::tag_str(&sh.id), sh.length)));
+                    }
+                }
+                _ => {}
+            }
+            if end > len {
+                return Err(Stop::Truncated(len));
+            }
+            s = mtf::align4(end).ok_or_else(|| malformed(s, "stream length overflows"))?;
+        };
+        if next > len {
+            return Err(Stop::Truncated(len));
+        }
+        if let Some(set) = sets.last_mut() {
+            match d.kind {
+                mtf::MSCI | mtf::MSLS => {
+                    let Some(scin) = scin else {
+                        return Err(ReadErrorKind::NoMetadata { offset: pos }.into());
+                    };
+                    if d.kind == mtf::MSCI {
+                        set.msci = Some(scin);
+                    } else {
+                        set.msls = Some(scin);
+                    }
+                }
+                mtf::ESET => set.ended = true,
+                _ => {}
+            }
+        }
+        pos = next;
+    }
+    Ok(last)
+}
+
+/// The fixed part of a block, up to its first stream.
+fn block_head<S: Source>(src: &mut S, pos: u64, fs: u64) -> Result<&[u8], Stop> {
+    let b = src.get(pos, fs as usize).map_err(io)?;
+    if (b.len() as u64) < fs {
+        return Err(Stop::Truncated(pos + b.len() as u64));
+    }
+    Ok(b)
+}
+
+fn tape_body<S: Source>(src: &mut S, pos: u64, fs: u64) -> Result<(), Stop> {
+    let b = block_head(src, pos, fs)?;
+    // A media password (0x3E) locks the media: only the server, given the password, reads it.
+    if u16_at(b, 0x3E).is_some_and(|a| a != 0) {
+        return Err(ReadErrorKind::Encrypted { offset: pos + 0x3E }.into());
+    }
+    Ok(())
+}
+
+fn sset<S: Source>(src: &mut S, pos: u64, fs: u64, d: &Dblk) -> Result<Set, Stop> {
+    let b = block_head(src, pos, fs)?;
+    let position = u16_at(b, 0x3E).ok_or_else(|| malformed(pos, "SSET shorter than its data-set number"))?;
+    let at = d.os_data_offset as usize;
+    if d.os_data_size < 16 {
+        return Err(malformed(pos, format!("SSET OS-specific data of {} bytes has no BackupSetGUID", d.os_data_size)));
+    }
+    let guid = array_at::<16>(b, at)
+        .map(Uuid::from_bytes_le)
+        .ok_or_else(|| malformed(pos, format!("SSET OS-specific data at +{at} outside the block head")))?;
+    Ok(Set { offset: pos, position, guid, msci: None, msls: None, ended: false })
+}
+
+fn raid<S: Source>(src: &mut S, data: u64, length: u64, media: &mut Media) -> Result<(), Stop> {
+    let b = src.get(data, length.min(64) as usize).map_err(io)?;
+    if (b.len() as u64) < length.min(64) {
+        return Err(Stop::Truncated(data + b.len() as u64));
+    }
+    let (Some(guid), Some(count), Some(seq)) = (array_at::<16>(b, 0), u16_at(b, 0x14), u16_at(b, 0x18)) else {
+        return Err(malformed(data, format!("RAID stream of {length} bytes too short")));
+    };
+    if count == 0 || seq == 0 || seq > count {
+        return Err(malformed(data, format!("media family {seq} of {count}")));
+    }
+    *media = Media { set_guid: Uuid::from_bytes_le(guid), family_count: count, family_sequence: seq };
+    Ok(())
+}
+
+fn mqci<S: Source>(src: &mut S, pos: u64, data: u64, length: u64) -> Result<Option<Scin>, Stop> {
+    let want = length.min(MQCI_CAP as u64) as usize;
+    let b = src.get(data, want).map_err(io)?;
+    if b.len() < want {
+        return Err(Stop::Truncated(data + b.len() as u64));
+    }
+    let chunk = scin::find(b).map_err(|d| malformed(data, d))?;
+    let Some(chunk) = chunk else {
+        return Err(ReadErrorKind::NoMetadata { offset: pos }.into());
+    };
+    Scin::parse(chunk).map(Some).map_err(|d| malformed(data, d))
 }

@@ -1,5 +1,6 @@
 //! One module per command: turn the flags into a config, call the engine, print the result.
 
+mod copy;
 mod gen_share;
 mod headers;
 mod plan;
@@ -33,12 +34,16 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Plan(a) => plan::run(g, &a),
         Command::GenShare(a) => gen_share::run(g, &a),
         Command::Sim(a) => sim::run(g, a),
+        Command::Copy(a) => copy::run(g, &a),
     }
 }
 
 /// The exit status for an error that ended a command.
 pub fn exit_status_of(err: &anyhow::Error) -> Status {
-    if err.chain().any(|e| e.is::<UsageError>() || e.is::<crate::config::ConfigError>()) {
+    if err
+        .chain()
+        .any(|e| e.is::<UsageError>() || e.is::<crate::config::ConfigError>())
+    {
         Status::Usage
     } else {
         Status::Failed

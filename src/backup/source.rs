@@ -1,0 +1,195 @@
+//! Byte sources for the MTF walker: a seeking window that reads only the blocks asked for
+//! (header reads), and a sequential reader that reads the whole file in large chunks and reports
+//! progress (whole-file checks, as RESTORE LOG reads a file).
+
+use std::io::{self, Read, Seek, SeekFrom};
+
+/// Random-access bytes for the walker, which only ever asks for increasing offsets.
+pub trait Source {
+    /// The file's length when the read started.
+    fn len(&self) -> u64;
+    /// Up to `n` bytes at `off`; fewer only where the file ends.
+    fn get(&mut self, off: u64, n: usize) -> io::Result<&[u8]>;
+}
+
+/// How much a window read fetches at once: the head of a file (TAPE..MSCI and the first data
+/// block header) in one read, the trailer (empty MSTLs, MSLS, ESETs) in one or two.
+const WINDOW: usize = 32 * 1024;
+
+/// Reads a window at the requested offset, seeking over whatever the walker skips.
+pub struct Window<R> {
+    r: R,
+    len: u64,
+    buf: Vec<u8>,
+    start: u64,
+    filled: usize,
+    /// Where `r` is positioned, to save a seek when the next window follows the last.
+    at: Option<u64>,
+}
+
+impl<R: Read + Seek> Window<R> {
+    pub fn new(mut r: R) -> io::Result<Window<R>> {
+        let len = r.seek(SeekFrom::End(0))?;
+        Ok(Window { r, len, buf: Vec::new(), start: 0, filled: 0, at: Some(len) })
+    }
+}
+
+impl<R: Read + Seek> Source for Window<R> {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn get(&mut self, off: u64, n: usize) -> io::Result<&[u8]> {
+        if off >= self.len {
+            return Ok(&[]);
+        }
+        let want = (n as u64).min(self.len - off) as usize;
+        let cached_end = self.start + self.filled as u64;
+        if off < self.start || off + want as u64 > cached_end {
+            let size = (want.max(WINDOW) as u64).min(self.len - off) as usize;
+            if self.buf.len() < size {
+                self.buf.resize(size, 0);
+            }
+            if self.at != Some(off) {
+                self.r.seek(SeekFrom::Start(off))?;
+            }
+            let filled = read_full(&mut self.r, &mut self.buf[..size])?;
+            self.start = off;
+            self.filled = filled;
+            self.at = Some(off + filled as u64);
+        }
+        let from = (off - self.start) as usize;
+        let to = (from + want).min(self.filled);
+        Ok(&self.buf[from.min(to)..to])
+    }
+}
+
+/// Reads until `buf` is full or the reader ends; returns the count.
+fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(k) => filled += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Large sequential reads: the walker's skips are read through, so every byte is read once.
+const CHUNK: usize = 1 << 20;
+
+pub struct Sequential<'p, R> {
+    r: R,
+    len: u64,
+    buf: Vec<u8>,
+    start: u64,
+    filled: usize,
+    done: u64,
+    progress: &'p mut dyn FnMut(u64, u64),
+}
+
+impl<'p, R: Read> Sequential<'p, R> {
+    pub fn new(r: R, len: u64, progress: &'p mut dyn FnMut(u64, u64)) -> Sequential<'p, R> {
+        Sequential { r, len, buf: vec![0; CHUNK], start: 0, filled: 0, done: 0, progress }
+    }
+
+    /// Bytes actually read from the underlying reader so far.
+    pub fn done(&self) -> u64 {
+        self.done
+    }
+
+    fn fill_from(&mut self, keep_from: usize) -> io::Result<usize> {
+        self.buf.copy_within(keep_from..self.filled, 0);
+        self.start += keep_from as u64;
+        self.filled -= keep_from;
+        let k = read_full(&mut self.r, &mut self.buf[self.filled..])?;
+        self.filled += k;
+        self.done += k as u64;
+        (self.progress)(self.done.min(self.len), self.len);
+        Ok(k)
+    }
+
+    /// Reads everything left (the walk ended): the file must end where the walk did.
+    pub fn drain(&mut self) -> io::Result<u64> {
+        let mut extra = 0u64;
+        loop {
+            self.filled = 0;
+            let k = self.fill_from(0)?;
+            if k == 0 {
+                return Ok(extra);
+            }
+            extra += k as u64;
+        }
+    }
+}
+
+impl<R: Read> Source for Sequential<'_, R> {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn get(&mut self, off: u64, n: usize) -> io::Result<&[u8]> {
+        if off < self.start {
+            return Err(io::Error::other("sequential source asked to go backwards"));
+        }
+        if off >= self.len {
+            return Ok(&[]);
+        }
+        let want = (n as u64).min(self.len - off).min(CHUNK as u64) as usize;
+        // Read through the part the walker skips.
+        while off >= self.start + self.filled as u64 {
+            let k = self.fill_from(self.filled)?;
+            if k == 0 {
+                return Ok(&[]);
+            }
+        }
+        let from = (off - self.start) as usize;
+        if from + want > self.filled {
+            self.fill_from(from)?;
+        }
+        let from = (off - self.start) as usize;
+        let to = (from + want).min(self.filled);
+        Ok(&self.buf[from..to])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    fn data() -> Vec<u8> {
+        (0..200_000u32).map(|i| (i % 251) as u8).collect()
+    }
+
+    #[test]
+    fn window_serves_any_offset() {
+        let d = data();
+        let mut w = Window::new(Cursor::new(d.clone())).unwrap();
+        for (off, n) in [(0u64, 52usize), (10, 100), (150_000, 22), (5, 40_000), (199_990, 52), (200_000, 4), (300_000, 1)] {
+            let got = w.get(off, n).unwrap().to_vec();
+            let lo = (off as usize).min(d.len());
+            let hi = (lo + n).min(d.len());
+            assert_eq!(got, &d[lo..hi], "at {off}+{n}");
+        }
+    }
+
+    #[test]
+    fn sequential_reads_everything_once() {
+        let d = data();
+        let mut seen = Vec::new();
+        let mut p = |done, total| seen.push((done, total));
+        let mut s = Sequential::new(Cursor::new(d.clone()), d.len() as u64, &mut p);
+        for (off, n) in [(0u64, 52usize), (10, 100), (150_000, 22), (150_010, 40_000), (199_990, 52)] {
+            let got = s.get(off, n).unwrap().to_vec();
+            let lo = off as usize;
+            assert_eq!(got, &d[lo..(lo + n).min(d.len())], "at {off}+{n}");
+        }
+        assert_eq!(s.drain().unwrap(), 0);
+        assert_eq!(s.done(), d.len() as u64);
+        assert_eq!(seen.last(), Some(&(d.len() as u64, d.len() as u64)));
+    }
+}

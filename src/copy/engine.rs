@@ -1,0 +1,400 @@
+//! The copy engine: N worker threads take jobs in the caller's order; each file is copied to its
+//! temporary name while hashed, fsynced, verified, renamed, the folder fsynced, the manifest
+//! updated, and the file announced at once. A manifest writer thread coalesces manifest writes.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use tracing::{debug, info_span, warn};
+
+use super::manifest::{self, now_secs, sync_dir, to_ns, Manifest, ManifestEntry};
+use super::progress::CopyProgress;
+use super::select::{decide, dest_state, remove_leftovers, Action};
+use super::stream::{advise_sequential, drop_cached_pages, hash_file, pump, PumpCfg, PumpError};
+use super::{
+    check_dest, part_name, CopyError, CopyJob, CopyOptions, CopyReport, FailedFile, VerifiedBy, VerifiedFile,
+    VerifyMode,
+};
+
+/// Progress is reported in batches of this many bytes (and at the end of each file).
+const PROGRESS_BATCH: u64 = 4 << 20;
+/// The manifest writer waits this long after a write, so a burst of small files shares one write.
+const MANIFEST_INTERVAL: Duration = Duration::from_millis(50);
+
+struct ManifestState {
+    m: Manifest,
+    dirty: bool,
+    stop: bool,
+}
+
+struct Shared<'a> {
+    dest: &'a Path,
+    opts: &'a CopyOptions,
+    progress: &'a dyn CopyProgress,
+    on_verified: &'a (dyn Fn(&VerifiedFile) + Sync),
+    cancel: &'a AtomicBool,
+    manifest: Mutex<ManifestState>,
+    manifest_cv: Condvar,
+    report: Mutex<CopyReport>,
+    content_reads: AtomicU64,
+}
+
+/// Brings `jobs` into `dest`, verified, in the given order, with `opts.workers` threads.
+///
+/// Each job ends in exactly one of the report's lists. `on_verified` is called from the worker
+/// as soon as a file is verified under its final name and recorded in the manifest (also for
+/// files an earlier run verified), so a consumer can start on it while later files copy.
+/// Setting `cancel` stops the workers between buffers; unfinished files keep no final name.
+///
+/// Returns an error only when nothing can be done: the copy folder is missing, not a folder,
+/// not writable, or cannot be listed. Per-file failures are in the report.
+pub fn copy_files(
+    jobs: &[CopyJob],
+    dest: &Path,
+    opts: &CopyOptions,
+    progress: &dyn CopyProgress,
+    on_verified: &(dyn Fn(&VerifiedFile) + Sync),
+    cancel: &AtomicBool,
+) -> Result<CopyReport, CopyError> {
+    let started = Instant::now();
+    check_dest(dest)?;
+    let removed = remove_leftovers(dest)?;
+    if removed > 0 {
+        warn!(folder = %dest.display(), removed, "removed partial files left by an interrupted copy");
+    }
+    let m = Manifest::load(dest).unwrap_or_else(|e| {
+        // The manifest is a cache of verification: without it, files in place are re-hashed.
+        warn!("{e}; starting from an empty manifest (files in place will be hashed, not copied)");
+        Manifest { version: 1, ..Manifest::default() }
+    });
+    progress.begin(jobs.len() as u64, jobs.iter().map(|j| j.size).sum());
+    let shared = Shared {
+        dest,
+        opts,
+        progress,
+        on_verified,
+        cancel,
+        manifest: Mutex::new(ManifestState { m, dirty: false, stop: false }),
+        manifest_cv: Condvar::new(),
+        report: Mutex::new(CopyReport { verify: opts.verify, ..CopyReport::default() }),
+        content_reads: AtomicU64::new(0),
+    };
+    let next = AtomicUsize::new(0);
+    let workers = opts.workers.clamp(1, jobs.len().max(1));
+    let manifest_error = std::thread::scope(|s| {
+        let writer = s.spawn(|| manifest_writer(&shared));
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut pool = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(job) = jobs.get(i) else { break };
+                        if cancel.load(Ordering::Relaxed) {
+                            shared.report.lock().unwrap().cancelled.push(job.name.clone());
+                            continue;
+                        }
+                        process(&shared, job, &mut pool);
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().expect("copy worker does not panic");
+        }
+        shared.manifest.lock().unwrap().stop = true;
+        shared.manifest_cv.notify_all();
+        writer.join().expect("manifest writer does not panic")
+    });
+    progress.end();
+    let mut report = shared.report.into_inner().unwrap();
+    report.manifest_error = manifest_error;
+    report.content_reads = shared.content_reads.load(Ordering::Relaxed);
+    report.elapsed = started.elapsed();
+    Ok(report)
+}
+
+/// Writes the manifest whenever it changed, at most every `MANIFEST_INTERVAL`, and once more at
+/// the end. Returns the error of the last write if it failed (the final state is not on disk).
+fn manifest_writer(sh: &Shared) -> Option<String> {
+    let mut last_err = None;
+    let mut st = sh.manifest.lock().unwrap();
+    loop {
+        while !st.dirty && !st.stop {
+            st = sh.manifest_cv.wait(st).unwrap();
+        }
+        if !st.dirty {
+            return last_err;
+        }
+        let bytes = st.m.to_json();
+        st.dirty = false;
+        drop(st);
+        last_err = match manifest::write_atomic(sh.dest, &bytes) {
+            Ok(()) => None,
+            Err(e) => {
+                warn!("{e}: {}", e.source_chain());
+                Some(format!("{e}: {}", e.source_chain()))
+            }
+        };
+        st = sh.manifest.lock().unwrap();
+        if !st.stop {
+            st = sh.manifest_cv.wait_timeout_while(st, MANIFEST_INTERVAL, |s| !s.stop).unwrap().0;
+        }
+    }
+}
+
+trait SourceChain {
+    fn source_chain(&self) -> String;
+}
+impl<E: std::error::Error> SourceChain for E {
+    fn source_chain(&self) -> String {
+        let mut out = String::new();
+        let mut cur = self.source();
+        while let Some(e) = cur {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&e.to_string());
+            cur = e.source();
+        }
+        out
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0'])
+}
+
+fn process(sh: &Shared, job: &CopyJob, pool: &mut Vec<Vec<u8>>) {
+    let _span = info_span!("copy", file = %job.name, bytes = job.size).entered();
+    if !valid_name(&job.name) {
+        return fail(sh, job, 0, CopyError::BadName { name: job.name.clone() });
+    }
+    let action = {
+        let st = sh.manifest.lock().unwrap();
+        decide(job, dest_state(sh.dest, &job.name), &st.m)
+    };
+    match action {
+        Action::Skip(e) => match blake3::Hash::from_hex(&e.blake3) {
+            Ok(hash) => {
+                let vf = VerifiedFile {
+                    name: job.name.clone(),
+                    path: sh.dest.join(&job.name),
+                    size: e.size,
+                    blake3: hash,
+                    by: None,
+                };
+                sh.progress.bytes(job.size);
+                sh.report.lock().unwrap().skipped.push(vf.clone());
+                (sh.on_verified)(&vf);
+                sh.progress.file_done(&job.name, true);
+            }
+            // A hand-edited manifest: do not trust it, compare instead.
+            Err(_) => hash_check_then_copy(sh, job, pool),
+        },
+        Action::HashCheck => hash_check_then_copy(sh, job, pool),
+        Action::Copy => copy_with_retries(sh, job, pool),
+    }
+}
+
+fn hash_check_then_copy(sh: &Shared, job: &CopyJob, pool: &mut Vec<Vec<u8>>) {
+    match hash_both(sh, job, pool) {
+        Ok(Some(vf)) => {
+            sh.progress.bytes(job.size);
+            record(sh, &vf, VerifiedBy::Compared);
+            sh.report.lock().unwrap().verified_by_hash.push(vf.clone());
+            (sh.on_verified)(&vf);
+            sh.progress.file_done(&job.name, true);
+        }
+        Ok(None) => {
+            debug!("copy in place differs from its source; copying again");
+            copy_with_retries(sh, job, pool)
+        }
+        Err(CopyError::Cancelled) => sh.report.lock().unwrap().cancelled.push(job.name.clone()),
+        Err(e) => fail(sh, job, 1, e),
+    }
+}
+
+/// Hashes the source and the file in place; `Some` when they are equal.
+fn hash_both(sh: &Shared, job: &CopyJob, pool: &mut Vec<Vec<u8>>) -> Result<Option<VerifiedFile>, CopyError> {
+    let fin = sh.dest.join(&job.name);
+    let cfg = PumpCfg { buf: sh.opts.buffer_size, throttle: sh.opts.throttle, cancel: sh.cancel };
+    let mut src = open_source(&job.source)?;
+    sh.content_reads.fetch_add(1, Ordering::Relaxed);
+    let (sn, sh_) = hash_file(&mut src, job.size, &cfg, pool).map_err(|e| pump_err(e, &job.source, &job.source))?;
+    let mut dst = File::open(&fin).map_err(|source| CopyError::DestRead { path: fin.clone(), source })?;
+    sh.content_reads.fetch_add(1, Ordering::Relaxed);
+    let (dn, dh) = hash_file(&mut dst, job.size, &cfg, pool).map_err(|e| pump_err(e, &fin, &fin))?;
+    if sn != dn || sh_ != dh || sn != job.size {
+        return Ok(None);
+    }
+    Ok(Some(VerifiedFile { name: job.name.clone(), path: fin, size: sn, blake3: sh_, by: Some(VerifiedBy::Compared) }))
+}
+
+fn copy_with_retries(sh: &Shared, job: &CopyJob, pool: &mut Vec<Vec<u8>>) {
+    let max = sh.opts.retries + 1;
+    for attempt in 1..=max {
+        match copy_once(sh, job, pool) {
+            Ok(vf) => {
+                let by = vf.by.expect("a copy says how it was verified");
+                record(sh, &vf, by);
+                {
+                    let mut r = sh.report.lock().unwrap();
+                    r.bytes_copied += vf.size;
+                    r.copied.push(vf.clone());
+                }
+                (sh.on_verified)(&vf);
+                sh.progress.file_done(&job.name, true);
+                return;
+            }
+            Err(CopyError::Cancelled) => {
+                sh.report.lock().unwrap().cancelled.push(job.name.clone());
+                return;
+            }
+            Err(e) if e.retryable() && attempt < max => {
+                warn!(attempt, "{e}; trying again");
+            }
+            Err(e) => return fail(sh, job, attempt, e),
+        }
+    }
+}
+
+fn fail(sh: &Shared, job: &CopyJob, attempts: u32, error: CopyError) {
+    warn!(attempts, "{error}: {}", error.source_chain());
+    sh.progress.file_done(&job.name, false);
+    sh.report.lock().unwrap().failed.push(FailedFile {
+        name: job.name.clone(),
+        source: job.source.clone(),
+        attempts,
+        error,
+    });
+}
+
+/// Puts a verified file in the manifest and wakes the manifest writer.
+fn record(sh: &Shared, vf: &VerifiedFile, by: VerifiedBy) {
+    let mtime_ns = fs::metadata(&vf.path).and_then(|m| m.modified()).map(to_ns).unwrap_or(0);
+    let entry =
+        ManifestEntry { size: vf.size, mtime_ns, blake3: vf.blake3.to_hex().to_string(), verified_at: now_secs(), verify: by };
+    let mut st = sh.manifest.lock().unwrap();
+    st.m.files.insert(vf.name.clone(), entry);
+    st.dirty = true;
+    drop(st);
+    sh.manifest_cv.notify_all();
+}
+
+fn open_source(path: &Path) -> Result<File, CopyError> {
+    File::open(path).map_err(|source| match source.kind() {
+        io::ErrorKind::NotFound => CopyError::SourceVanished { path: path.to_path_buf(), source },
+        _ => CopyError::SourceOpen { path: path.to_path_buf(), source },
+    })
+}
+
+fn pump_err(e: PumpError, read_path: &Path, write_path: &Path) -> CopyError {
+    match e {
+        PumpError::Read(source) => CopyError::SourceRead { path: read_path.to_path_buf(), source },
+        PumpError::Sink(source) => CopyError::DestWrite { path: write_path.to_path_buf(), source },
+        PumpError::Cancelled => CopyError::Cancelled,
+    }
+}
+
+/// One attempt: source → `.NAME.logship-part` (hashed while read) → fsync → verify → rename →
+/// folder fsync. On any error the temporary file is removed; the final name is never touched.
+fn copy_once(sh: &Shared, job: &CopyJob, pool: &mut Vec<Vec<u8>>) -> Result<VerifiedFile, CopyError> {
+    let part = sh.dest.join(part_name(&job.name));
+    let res = copy_to_part(sh, job, &part, pool);
+    if res.is_err() {
+        let _ = fs::remove_file(&part);
+    }
+    res
+}
+
+fn copy_to_part(sh: &Shared, job: &CopyJob, part: &Path, pool: &mut Vec<Vec<u8>>) -> Result<VerifiedFile, CopyError> {
+    let changed = |detail: String| CopyError::SourceChanged { path: job.source.clone(), detail };
+    let write_err = |source: io::Error| CopyError::DestWrite { path: part.to_path_buf(), source };
+    let mut src = open_source(&job.source)?;
+    sh.content_reads.fetch_add(1, Ordering::Relaxed);
+    let before = src.metadata().map_err(|source| CopyError::SourceRead { path: job.source.clone(), source })?;
+    if before.len() != job.size {
+        return Err(changed(format!("listed at {} bytes, now {}", job.size, before.len())));
+    }
+    advise_sequential(&src);
+    let mut out = OpenOptions::new().write(true).create(true).truncate(true).open(part).map_err(write_err)?;
+    let cfg = PumpCfg { buf: sh.opts.buffer_size, throttle: sh.opts.throttle, cancel: sh.cancel };
+    let mut unreported = 0u64;
+    let pumped = pump(&mut src, job.size, &cfg, true, pool, |chunk| {
+        out.write_all(chunk)?;
+        unreported += chunk.len() as u64;
+        if unreported >= PROGRESS_BATCH {
+            sh.progress.bytes(unreported);
+            unreported = 0;
+        }
+        Ok(())
+    });
+    sh.progress.bytes(unreported);
+    let (n, hash) = pumped.map_err(|e| pump_err(e, &job.source, part))?;
+    let hash = hash.expect("hashed while reading");
+    if n != job.size {
+        return Err(changed(format!("read {n} bytes, listed at {}", job.size)));
+    }
+    let after = src.metadata().map_err(|source| CopyError::SourceRead { path: job.source.clone(), source })?;
+    if after.len() != before.len() || after.modified().ok() != before.modified().ok() {
+        return Err(changed("modified while it was read".into()));
+    }
+    if let Ok(t) = before.modified() {
+        out.set_modified(t).map_err(write_err)?;
+    }
+    out.sync_all().map_err(write_err)?;
+    drop(out);
+    let by = verify(sh, job, part, n, &hash, pool)?;
+    let fin = sh.dest.join(&job.name);
+    fs::rename(part, &fin).map_err(|source| CopyError::DestWrite { path: fin.clone(), source })?;
+    sync_dir(sh.dest).map_err(|source| CopyError::DestWrite { path: sh.dest.to_path_buf(), source })?;
+    debug!(mode = %sh.opts.verify, "verified");
+    Ok(VerifiedFile { name: job.name.clone(), path: fin, size: n, blake3: hash, by: Some(by) })
+}
+
+/// Verifies the fsynced temporary file per the mode; returns how it was verified.
+fn verify(
+    sh: &Shared,
+    job: &CopyJob,
+    part: &Path,
+    len: u64,
+    hash: &blake3::Hash,
+    pool: &mut Vec<Vec<u8>>,
+) -> Result<VerifiedBy, CopyError> {
+    let mut mode = sh.opts.verify;
+    if mode == VerifyMode::Inline {
+        return Ok(VerifiedBy::Inline);
+    }
+    let read_err = |source: io::Error| CopyError::DestRead { path: part.to_path_buf(), source };
+    let mut f = File::open(part).map_err(read_err)?;
+    sh.content_reads.fetch_add(1, Ordering::Relaxed);
+    if mode == VerifyMode::Disk {
+        if let Err(e) = drop_cached_pages(&f) {
+            let mut r = sh.report.lock().unwrap();
+            if r.disk_fallback.is_none() {
+                warn!("cannot drop cached pages ({e}); verify mode disk falls back to reread");
+                r.disk_fallback = Some(format!("cannot drop cached pages ({e}); verified by reread"));
+            }
+            mode = VerifyMode::Reread;
+        }
+    }
+    let cfg = PumpCfg { buf: sh.opts.buffer_size, throttle: None, cancel: sh.cancel };
+    let (n, h) = hash_file(&mut f, len, &cfg, pool).map_err(|e| match e {
+        PumpError::Cancelled => CopyError::Cancelled,
+        PumpError::Read(source) | PumpError::Sink(source) => read_err(source),
+    })?;
+    if n != len || h != *hash {
+        return Err(CopyError::Mismatch {
+            path: part.to_path_buf(),
+            source_path: job.source.clone(),
+            expected: hash.to_hex().to_string(),
+            actual: h.to_hex().to_string(),
+        });
+    }
+    Ok(mode.into())
+}

@@ -1,0 +1,242 @@
+//! Moving bytes: reading a file in large buffers, hashing it, and handing each buffer to a sink;
+//! on one thread for small files, on a reader thread plus the caller's thread for large ones, so
+//! one big file goes at disk speed (reading and hashing overlap writing or re-hashing).
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, sync_channel};
+use std::time::Duration;
+
+/// Buffers in flight between the reader thread and the sink.
+const DEPTH: usize = 4;
+
+pub(crate) struct PumpCfg<'a> {
+    pub buf: usize,
+    pub throttle: Option<Duration>,
+    pub cancel: &'a AtomicBool,
+}
+
+#[derive(Debug)]
+pub(crate) enum PumpError {
+    Read(io::Error),
+    Sink(io::Error),
+    Cancelled,
+}
+
+/// What a pump returns: bytes read and, when hashed while reading, their BLAKE3.
+pub(crate) type Pumped = (u64, Option<blake3::Hash>);
+
+/// Reads `src` to its end and gives every chunk to `sink`, in order. With `hash_on_read` the
+/// reading thread hashes (copy: the sink writes); without, the sink is free to hash (verify).
+/// `pool` holds the worker's buffers between files, so memory is touched once per worker.
+pub(crate) fn pump(
+    src: &mut File,
+    size_hint: u64,
+    cfg: &PumpCfg,
+    hash_on_read: bool,
+    pool: &mut Vec<Vec<u8>>,
+    mut sink: impl FnMut(&[u8]) -> io::Result<()>,
+) -> Result<Pumped, PumpError> {
+    if size_hint <= 2 * cfg.buf as u64 {
+        let mut buf = take(pool, cfg.buf);
+        let r = sequential(src, cfg, hash_on_read, &mut buf, &mut sink);
+        pool.push(buf);
+        return r;
+    }
+    let mut bufs: Vec<Vec<u8>> = (0..DEPTH + 1).map(|_| take(pool, cfg.buf)).collect();
+    let (full_tx, full_rx) = sync_channel::<(Vec<u8>, usize)>(DEPTH);
+    let (free_tx, free_rx) = channel::<Vec<u8>>();
+    for b in bufs.drain(..) {
+        free_tx.send(b).expect("receiver alive");
+    }
+    let (result, returned) = std::thread::scope(|s| {
+        let reader = s.spawn(move || {
+            let mut hasher = hash_on_read.then(blake3::Hasher::new);
+            let mut total = 0u64;
+            let result = loop {
+                if cfg.cancel.load(Ordering::Relaxed) {
+                    break Err(PumpError::Cancelled);
+                }
+                let Ok(mut b) = free_rx.recv() else { break Ok(()) };
+                let n = match fill(src, &mut b) {
+                    Ok(n) => n,
+                    Err(e) => break Err(PumpError::Read(e)),
+                };
+                if n == 0 {
+                    break Ok(());
+                }
+                if let Some(h) = hasher.as_mut() {
+                    h.update(&b[..n]);
+                }
+                total += n as u64;
+                if full_tx.send((b, n)).is_err() {
+                    break Ok(()); // the sink failed; it reports why
+                }
+                if let Some(t) = cfg.throttle {
+                    std::thread::sleep(t);
+                }
+            };
+            drop(full_tx);
+            let left: Vec<Vec<u8>> = free_rx.try_iter().collect();
+            (result.map(|()| (total, hasher.map(|h| h.finalize()))), left)
+        });
+        let mut kept = Vec::new();
+        let mut sink_err = None;
+        for (b, n) in full_rx.iter() {
+            if let Err(e) = sink(&b[..n]) {
+                sink_err = Some(e);
+                kept.push(b);
+                break;
+            }
+            if let Err(back) = free_tx.send(b) {
+                kept.push(back.0);
+            }
+        }
+        drop(full_rx);
+        drop(free_tx);
+        let (r, mut left) = reader.join().expect("reader thread does not panic");
+        left.append(&mut kept);
+        match sink_err {
+            Some(e) => (Err(PumpError::Sink(e)), left),
+            None => (r, left),
+        }
+    });
+    pool.extend(returned);
+    result
+}
+
+fn sequential(
+    src: &mut File,
+    cfg: &PumpCfg,
+    hash_on_read: bool,
+    buf: &mut [u8],
+    sink: &mut impl FnMut(&[u8]) -> io::Result<()>,
+) -> Result<Pumped, PumpError> {
+    let mut hasher = hash_on_read.then(blake3::Hasher::new);
+    let mut total = 0u64;
+    loop {
+        if cfg.cancel.load(Ordering::Relaxed) {
+            return Err(PumpError::Cancelled);
+        }
+        let n = fill(src, buf).map_err(PumpError::Read)?;
+        if n == 0 {
+            return Ok((total, hasher.map(|h| h.finalize())));
+        }
+        if let Some(h) = hasher.as_mut() {
+            h.update(&buf[..n]);
+        }
+        sink(&buf[..n]).map_err(PumpError::Sink)?;
+        total += n as u64;
+        if let Some(t) = cfg.throttle {
+            std::thread::sleep(t);
+        }
+    }
+}
+
+fn take(pool: &mut Vec<Vec<u8>>, size: usize) -> Vec<u8> {
+    match pool.pop() {
+        Some(b) if b.len() == size => b,
+        _ => vec![0; size],
+    }
+}
+
+/// Reads until `buf` is full or the file ends; returns the bytes read.
+fn fill(src: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match src.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Hashes a whole file (used to verify a copy or to compare both sides).
+pub(crate) fn hash_file(
+    f: &mut File,
+    size_hint: u64,
+    cfg: &PumpCfg,
+    pool: &mut Vec<Vec<u8>>,
+) -> Result<(u64, blake3::Hash), PumpError> {
+    let mut h = blake3::Hasher::new();
+    let (n, _) = pump(f, size_hint, cfg, false, pool, |chunk| {
+        h.update(chunk);
+        Ok(())
+    })?;
+    Ok((n, h.finalize()))
+}
+
+/// Drops a file's clean cached pages so the next read comes from the device.
+#[cfg(unix)]
+pub(crate) fn drop_cached_pages(f: &File) -> io::Result<()> {
+    rustix::fs::fadvise(f, 0, None, rustix::fs::Advice::DontNeed).map_err(io::Error::from)
+}
+
+#[cfg(not(unix))]
+pub(crate) fn drop_cached_pages(_f: &File) -> io::Result<()> {
+    Err(io::Error::new(io::ErrorKind::Unsupported, "dropping cached pages needs posix_fadvise"))
+}
+
+/// Tells the kernel the file is read front to back (bigger readahead); advice only.
+pub(crate) fn advise_sequential(f: &File) {
+    #[cfg(unix)]
+    let _ = rustix::fs::fadvise(f, 0, None, rustix::fs::Advice::Sequential);
+    #[cfg(not(unix))]
+    let _ = f;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn pump_hashes_and_passes_every_byte_both_ways() {
+        let cancel = AtomicBool::new(false);
+        for (len, buf) in [(0usize, 64usize), (10, 64), (128, 64), (129, 64), (1000, 64), (4096, 100)] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+            let mut t = tempfile::tempfile().unwrap();
+            t.write_all(&data).unwrap();
+            let cfg = PumpCfg { buf, throttle: None, cancel: &cancel };
+            let mut pool = Vec::new();
+            for _ in 0..2 {
+                use std::io::Seek;
+                t.rewind().unwrap();
+                let mut out = Vec::new();
+                let (n, h) = pump(&mut t, len as u64, &cfg, true, &mut pool, |c| {
+                    out.extend_from_slice(c);
+                    Ok(())
+                })
+                .unwrap();
+                assert_eq!((n as usize, out.as_slice()), (len, data.as_slice()), "len {len} buf {buf}");
+                assert_eq!(h.unwrap(), blake3::hash(&data));
+            }
+            assert!(pool.len() <= DEPTH + 1, "buffers come back to the pool");
+        }
+    }
+
+    #[test]
+    fn a_sink_error_stops_the_pump() {
+        let cancel = AtomicBool::new(false);
+        let mut t = tempfile::tempfile().unwrap();
+        t.write_all(&vec![1u8; 10_000]).unwrap();
+        use std::io::Seek;
+        t.rewind().unwrap();
+        let cfg = PumpCfg { buf: 100, throttle: None, cancel: &cancel };
+        let mut calls = 0;
+        let r = pump(&mut t, 10_000, &cfg, true, &mut Vec::new(), |_| {
+            calls += 1;
+            if calls == 3 {
+                Err(io::Error::other("disk full"))
+            } else {
+                Ok(())
+            }
+        });
+        assert!(matches!(r, Err(PumpError::Sink(_))), "{r:?}");
+        assert_eq!(calls, 3);
+    }
+}
