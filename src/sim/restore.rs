@@ -468,78 +468,92 @@ enum ReadEnd {
     Stopped(Stop),
 }
 
-/// Reads the whole file on a blocking thread, throttled to the configured rate, sending 3211
-/// every `stats` percent as it goes; watches for ATTENTION, KILL, a closed connection and the
-/// drop fault.
+/// Reads the whole file on a blocking thread while modelling the restore's pace: progress is
+/// what has been read, held back to `restore_mib_per_s` when set, so a small file restores as
+/// slowly as the model says and its 3211 messages (every `stats` percent) spread over that time.
+/// Watches for ATTENTION, KILL, a closed connection and the drop fault.
 async fn read_with_progress(conn: &mut Conn, path: &str, stats: u32) -> ReadEnd {
     let rate = conn.shared.state().restore_mib_per_s.filter(|r| *r > 0.0).map(|r| r * 1024.0 * 1024.0);
     let drop_at = conn.shared.state().faults.drop_at_percent;
+    let total = tokio::fs::metadata(path).await.map(|m| m.len()).unwrap_or(0);
     let cancel = Arc::new(AtomicBool::new(false));
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u64, u64)>();
-    let job = {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
+    let mut job = {
         let cancel = Arc::clone(&cancel);
         let p = path.to_string();
         tokio::task::spawn_blocking(move || {
-            let start = Instant::now();
-            let mut progress = |done: u64, total: u64| {
-                if let Some(rate) = rate {
-                    // sleep in small steps so a cancel is seen promptly
-                    let due = Duration::from_secs_f64(done as f64 / rate);
-                    while !cancel.load(Ordering::Relaxed) && start.elapsed() < due {
-                        std::thread::sleep((due - start.elapsed()).min(Duration::from_millis(20)));
-                    }
-                }
-                let _ = tx.send((done, total));
+            let mut progress = |done: u64, _total: u64| {
+                let _ = tx.send(done);
             };
-            let r = super::media::read_whole(Path::new(&p), &mut progress, &cancel);
-            let size = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
-            r.map(|_| size).map_err(|_| ())
+            super::media::read_whole(Path::new(&p), &mut progress, &cancel).map(|_| ()).map_err(|_| ())
         })
     };
     conn.set_request(Some(("RESTORE LOG".into(), 0.0)));
+    let start = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    let (mut actual, mut result, mut rx_open) = (0u64, None::<Result<(), ()>>, true);
     let mut next = stats.max(1);
     let mut stop = None;
     loop {
         tokio::select! {
-            ev = rx.recv() => {
-                let Some((done, total)) = ev else { break };
-                let pct = if total == 0 { 100.0 } else { done as f64 * 100.0 / total as f64 };
-                conn.set_request(Some(("RESTORE LOG".into(), pct as f32)));
-                if stats > 0 {
-                    let mut sent = false;
-                    while (next as f64) <= pct && next <= 100 {
-                        conn.info(3211, 1, &format!("{next} percent processed."));
-                        next += stats;
-                        sent = true;
-                    }
-                    if sent && conn.flush_partial().await.is_err() {
-                        stop = Some(Stop::Gone);
-                    }
+            ev = rx.recv(), if rx_open => match ev {
+                Some(d) => actual = actual.max(d.min(total)),
+                None => rx_open = false,
+            },
+            r = &mut job, if result.is_none() => {
+                let r = r.unwrap_or(Err(()));
+                if r.is_ok() {
+                    actual = total;
                 }
-                if let Some(at) = drop_at {
-                    if pct >= at as f64 && stop.is_none() {
-                        let _ = conn.shared.mutate(|st| st.faults.drop_at_percent = None);
-                        stop = Some(Stop::Gone);
-                    }
+                result = Some(r);
+            }
+            _ = tick.tick() => {}
+            s = conn.stopped() => stop = Some(s),
+        }
+        if stop.is_none() {
+            if let Some(Err(())) = result {
+                break;
+            }
+            let modeled = match rate {
+                Some(r) => (start.elapsed().as_secs_f64() * r).min(actual as f64),
+                None => actual as f64,
+            };
+            let pct = if total == 0 { 100.0 } else { modeled * 100.0 / total as f64 };
+            conn.set_request(Some(("RESTORE LOG".into(), pct as f32)));
+            if stats > 0 {
+                let mut sent = false;
+                while (next as f64) <= pct && next <= 100 {
+                    conn.info(3211, 1, &format!("{next} percent processed."));
+                    next += stats;
+                    sent = true;
                 }
-                if stop.is_some() {
-                    cancel.store(true, Ordering::Relaxed);
-                    break;
+                if sent && conn.flush_partial().await.is_err() {
+                    stop = Some(Stop::Gone);
                 }
             }
-            s = conn.stopped() => {
-                cancel.store(true, Ordering::Relaxed);
-                stop = Some(s);
+            if let Some(at) = drop_at {
+                if pct >= at as f64 && stop.is_none() {
+                    let _ = conn.shared.mutate(|st| st.faults.drop_at_percent = None);
+                    stop = Some(Stop::Gone);
+                }
+            }
+            if stop.is_none() && result.is_some() && modeled >= total as f64 {
                 break;
             }
         }
+        if stop.is_some() {
+            cancel.store(true, Ordering::Relaxed);
+            break;
+        }
     }
-    let r = job.await;
+    if result.is_none() {
+        result = Some(job.await.unwrap_or(Err(())));
+    }
     conn.set_request(None);
     if let Some(s) = stop {
         return ReadEnd::Stopped(s);
     }
-    ReadEnd::Done(r.unwrap_or(Err(())))
+    ReadEnd::Done(result.unwrap_or(Err(())).map(|_| total))
 }
 
 #[cfg(test)]

@@ -111,7 +111,7 @@ pub fn packet(ty: u8, status: u8, body: &[u8]) -> Vec<u8> {
 }
 
 pub fn batch_payload(sql: &str) -> Vec<u8> {
-    let mut b = vec![22, 0, 0, 0, 18, 0, 2, 0];
+    let mut b = vec![22, 0, 0, 0, 18, 0, 0, 0, 2, 0];
     b.extend([0u8; 8]);
     b.extend([1, 0, 0, 0]);
     b.extend(sql.encode_utf16().flat_map(|u| u.to_le_bytes()));
