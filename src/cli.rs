@@ -38,14 +38,14 @@ pub enum Command {
     Plan(PlanArgs),
     /// Write a share of format-faithful synthetic backups.
     GenShare(GenShareArgs),
+    /// The simulated secondary SQL Server (TDS); `sim init` writes a scenario.
+    Sim(SimArgs),
     /// Copy what the copy folder lacks, verified (BLAKE3), in parallel; resumable.
     Copy(CopyArgs),
     /// Copy and apply the log chain, pipelined; leaves the database restoring.
     Catchup(CatchupArgs),
     /// The seven steps of the failover, journaled; running it again resumes.
     Failover(FailoverArgs),
-    /// The simulated secondary and chat pool, for drills and tests.
-    Sim(SimArgs),
 }
 
 #[derive(Debug, Args)]
@@ -185,6 +185,91 @@ pub struct GenShareArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct SimArgs {
+    #[command(subcommand)]
+    pub sub: Option<SimCommand>,
+    /// Address to listen on (loopback by default; port 0 picks one, printed on stdout's first line).
+    #[arg(long, default_value = "127.0.0.1:14330")]
+    pub listen: String,
+    /// State folder written by `logship sim init`.
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SimCommand {
+    /// Write a scenario into a state folder (password from LOGSHIP_SIM_PASSWORD).
+    Init(SimInitArgs),
+    /// Print the state and the restore history as JSON.
+    Show(SimShowArgs),
+    /// Stands where powershell.exe stands: `--state DIR [-NoProfile -NonInteractive] -Command <script>`.
+    ChatShell(ChatShellArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SimShowArgs {
+    #[arg(long)]
+    pub state: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct SimInitArgs {
+    #[arg(long)]
+    pub state: PathBuf,
+    #[arg(long, default_value = "mgc")]
+    pub database: String,
+    /// The database's redo_start_lsn (decimal or hex).
+    #[arg(long)]
+    pub redo_lsn: String,
+    /// STANDBY (read-only) instead of RESTORING.
+    #[arg(long)]
+    pub standby: bool,
+    #[arg(long, default_value = "ATL-SQL-002")]
+    pub server_name: String,
+    #[arg(long, default_value = "ATL-SQL-001")]
+    pub primary_server: String,
+    /// The primary's backup share (msdb backup_source_directory).
+    #[arg(long, default_value = "")]
+    pub source: String,
+    /// The copy folder (msdb backup_destination_directory).
+    #[arg(long, default_value = "")]
+    pub dest: String,
+    #[arg(long)]
+    pub last_copied_file: Option<String>,
+    #[arg(long)]
+    pub last_restored_file: Option<String>,
+    /// No log-shipping rows or jobs.
+    #[arg(long)]
+    pub no_log_shipping: bool,
+    /// Create the copy and restore jobs disabled.
+    #[arg(long)]
+    pub jobs_disabled: bool,
+    #[arg(long, default_value = "failover")]
+    pub login: String,
+    /// User sessions connected to the database.
+    #[arg(long, default_value_t = 0)]
+    pub sessions: u16,
+    /// How many of them reconnect after KILL.
+    #[arg(long, default_value_t = 0)]
+    pub reconnecting: u16,
+    #[arg(long, default_value_t = 200)]
+    pub reconnect_after_ms: u64,
+    /// Restore throughput in MiB/s (default: unthrottled).
+    #[arg(long)]
+    pub restore_mib_per_s: Option<f64>,
+    /// Fault: drop the connection at this percent of the next RESTORE LOG.
+    #[arg(long)]
+    pub drop_at_percent: Option<u8>,
+    /// Fault: fail the next K restores with 3101.
+    #[arg(long, default_value_t = 0)]
+    pub fail_3101: u32,
+    /// Fault: delay every response by this many milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub slow_ms: u64,
+}
+
+#[derive(Debug, Args)]
 pub struct CopyArgs {
     /// The primary's backup share.
     #[arg(long)]
@@ -213,18 +298,6 @@ pub struct CopyArgs {
     /// Print a JSON summary.
     #[arg(long)]
     pub json: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct SimArgs {
-    #[command(subcommand)]
-    pub sub: SimCommand,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum SimCommand {
-    /// Stands where powershell.exe stands: `--state DIR [-NoProfile -NonInteractive] -Command <script>`.
-    ChatShell(ChatShellArgs),
 }
 
 #[derive(Debug, Args)]

@@ -6,6 +6,7 @@ mod failover;
 mod gen_share;
 mod headers;
 mod plan;
+mod sim;
 mod sim_chat;
 
 use crate::cli::{Cli, Command};
@@ -37,10 +38,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::GenShare(a) => gen_share::run(g, &a),
         Command::Catchup(a) => catchup::run(g, &a),
         Command::Failover(a) => failover::run(g, &a),
+        Command::Sim(a) => sim::run(g, a),
         Command::Copy(a) => copy::run(g, &a),
-        Command::Sim(a) => match a.sub {
-            crate::cli::SimCommand::ChatShell(a) => sim_chat::run(g, &a),
-        },
     }
 }
 

@@ -1,0 +1,713 @@
+//! The statement engine: the shared server state (persistent `SimState` plus live connections)
+//! and the execution of every statement except RESTORE LOG, which streams (see `restore`).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::state::{self, DbState, SimState, StateError, UserSession};
+use super::tds::rpc::Value;
+use super::tds::tokens::{col, Cell, ColType as T, ResultSet, Tokens};
+
+pub const PRODUCT_VERSION: &str = "13.0.5081.1";
+
+/// A server message (ERROR or INFO) with SQL Server's number, state, class and text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Msg {
+    pub number: u32,
+    pub state: u8,
+    pub class: u8,
+    pub text: String,
+}
+
+pub fn msg(number: u32, state: u8, class: u8, text: impl Into<String>) -> Msg {
+    Msg {
+        number,
+        state,
+        class,
+        text: text.into(),
+    }
+}
+
+/// 3013, the message that follows every failed RESTORE.
+pub fn terminating(what: &str) -> Msg {
+    msg(3013, 1, 16, format!("{what} is terminating abnormally."))
+}
+
+/// A live client connection, as other connections see it.
+pub struct ConnInfo {
+    pub database: String,
+    pub kill: CancellationToken,
+    /// The running request: command name and percent complete.
+    pub request: Option<(String, f32)>,
+}
+
+/// Everything the connections share.
+pub struct Shared {
+    pub dir: PathBuf,
+    state: Mutex<SimState>,
+    pub conns: Mutex<HashMap<u16, ConnInfo>>,
+    /// Databases with a RESTORE running (a second one gets 3101).
+    pub busy: Mutex<Vec<String>>,
+}
+
+impl Shared {
+    pub fn open(dir: PathBuf) -> Result<Arc<Shared>, StateError> {
+        let mut st = state::load(&dir)?;
+        // Pending reconnections do not survive a restart; sessions already back do.
+        st.sessions.retain(|s| {
+            st.databases
+                .iter()
+                .any(|d| d.name.eq_ignore_ascii_case(&s.database))
+        });
+        Ok(Arc::new(Shared {
+            dir,
+            state: Mutex::new(st),
+            conns: Mutex::new(HashMap::new()),
+            busy: Mutex::new(Vec::new()),
+        }))
+    }
+
+    pub fn state(&self) -> MutexGuard<'_, SimState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn conns(&self) -> MutexGuard<'_, HashMap<u16, ConnInfo>> {
+        self.conns.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Applies a change and persists it before returning (the answer goes out after this).
+    pub fn mutate<R>(&self, f: impl FnOnce(&mut SimState) -> R) -> Result<R, Msg> {
+        let mut st = self.state();
+        let r = f(&mut st);
+        state::save(&self.dir, &st)
+            .map_err(|e| msg(50000, 1, 16, format!("logship sim: saving state: {e}")))?;
+        Ok(r)
+    }
+
+    pub fn new_spid(&self) -> u16 {
+        let conns = self.conns();
+        let mut st = self.state();
+        st.alloc_spid(&|id| conns.contains_key(&id))
+    }
+}
+
+/// What a statement sends back on success: rows counted for DONE, and whether it was a SELECT.
+pub struct Done {
+    pub rows: Option<u64>,
+    pub select: bool,
+}
+
+fn rows(rs: ResultSet, out: &mut Tokens) -> Done {
+    out.result_set(&rs);
+    Done {
+        rows: Some(rs.rows.len() as u64),
+        select: true,
+    }
+}
+
+fn none() -> Done {
+    Done {
+        rows: None,
+        select: false,
+    }
+}
+
+/// The connection executing a statement.
+pub struct Ctx<'a> {
+    pub shared: &'a Arc<Shared>,
+    pub spid: u16,
+    pub database: &'a mut String,
+}
+
+fn db_id(st: &SimState, name: &str) -> Option<i64> {
+    st.db(name).map(|d| d.id)
+}
+
+fn version_string(server: &str) -> String {
+    format!(
+        "Microsoft SQL Server 2016 (SP2-CU17) (KB5001092) - {PRODUCT_VERSION} (X64) \n\tMar 11 2021 \n\t\
+         logship simulated secondary on {server}\n"
+    )
+}
+
+fn nv(n: u16) -> T {
+    T::NVarChar(n)
+}
+
+/// Session ids of the database `db`'s sessions other than `me`: simulated users and connections.
+pub fn sessions_in(shared: &Shared, db: &str, me: u16) -> Vec<u16> {
+    let mut ids: Vec<u16> = shared
+        .state()
+        .sessions
+        .iter()
+        .filter(|s| s.database.eq_ignore_ascii_case(db))
+        .map(|s| s.spid)
+        .collect();
+    ids.extend(
+        shared
+            .conns()
+            .iter()
+            .filter(|(id, c)| **id != me && c.database.eq_ignore_ascii_case(db))
+            .map(|(id, _)| *id),
+    );
+    ids.sort_unstable();
+    ids
+}
+
+pub fn exec_simple(
+    cx: &mut Ctx<'_>,
+    stmt: &super::sql::Statement,
+    out: &mut Tokens,
+) -> Result<Done, Vec<Msg>> {
+    use super::sql::Statement as S;
+    let shared = cx.shared;
+    match stmt {
+        S::Version => {
+            let v = version_string(&shared.state().server_name);
+            Ok(rows(
+                ResultSet {
+                    columns: vec![col("", nv(300))],
+                    rows: vec![vec![v.into()]],
+                },
+                out,
+            ))
+        }
+        S::Spid => Ok(rows(
+            ResultSet {
+                columns: vec![col("", T::SmallInt)],
+                rows: vec![vec![Cell::Int(cx.spid as i64)]],
+            },
+            out,
+        )),
+        S::SelectOne(n) => Ok(rows(
+            ResultSet {
+                columns: vec![col("", T::Int)],
+                rows: vec![vec![Cell::Int(*n)]],
+            },
+            out,
+        )),
+        S::ServerProperty(p) => {
+            let server = shared.state().server_name.clone();
+            let v: Option<String> = match p.to_ascii_lowercase().as_str() {
+                "productversion" => Some(PRODUCT_VERSION.into()),
+                "servername" => Some(server.clone()),
+                "machinename" => Some(server.split('\\').next().unwrap_or(&server).to_string()),
+                "edition" => Some("Enterprise Edition (64-bit)".into()),
+                "productlevel" => Some("SP2".into()),
+                "engineedition" => Some("3".into()),
+                _ => None,
+            };
+            Ok(rows(
+                ResultSet {
+                    columns: vec![col("", T::NVarChar(128))],
+                    rows: vec![vec![v.into()]],
+                },
+                out,
+            ))
+        }
+        S::Set => Ok(none()),
+        S::Use(db) => {
+            let st = shared.state();
+            let Some(d) = st.db(db) else {
+                return Err(vec![msg(911, 1, 16, format!("Database '{db}' does not exist. Make sure that the name is entered correctly."))]);
+            };
+            if d.state == DbState::Restoring {
+                return Err(vec![msg(
+                    927,
+                    2,
+                    14,
+                    format!(
+                        "Database '{}' cannot be opened. It is in the middle of a restore.",
+                        d.name
+                    ),
+                )]);
+            }
+            let (new, old) = (d.name.clone(), cx.database.clone());
+            drop(st);
+            out.env_change(1, &new, &old);
+            out.info(
+                5701,
+                1,
+                0,
+                &format!("Changed database context to '{new}'."),
+                "",
+            );
+            *cx.database = new.clone();
+            if let Some(c) = shared.conns().get_mut(&cx.spid) {
+                c.database = new;
+            }
+            Ok(none())
+        }
+        S::Databases { name, star } => {
+            let st = shared.state();
+            let dbs = st
+                .databases
+                .iter()
+                .filter(|d| name.as_ref().is_none_or(|n| d.name.eq_ignore_ascii_case(n)));
+            let rs = if *star {
+                ResultSet {
+                    columns: vec![
+                        col("name", nv(128)),
+                        col("database_id", T::Int),
+                        col("state", T::TinyInt),
+                        col("state_desc", nv(60)),
+                        col("is_in_standby", T::Bit),
+                        col("is_read_only", T::Bit),
+                        col("recovery_model_desc", nv(60)),
+                    ],
+                    rows: dbs
+                        .map(|d| {
+                            vec![
+                                d.name.clone().into(),
+                                Cell::Int(d.id),
+                                Cell::Int(d.state.code()),
+                                d.state.desc().into(),
+                                Cell::Bit(d.state == DbState::Standby),
+                                Cell::Bit(d.state == DbState::Standby),
+                                if d.id == 2 || d.id == 1 || d.id == 4 {
+                                    "SIMPLE"
+                                } else {
+                                    "FULL"
+                                }
+                                .into(),
+                            ]
+                        })
+                        .collect(),
+                }
+            } else {
+                ResultSet {
+                    columns: vec![
+                        col("name", nv(128)),
+                        col("state_desc", nv(60)),
+                        col("is_in_standby", T::Bit),
+                    ],
+                    rows: dbs
+                        .map(|d| {
+                            vec![
+                                d.name.clone().into(),
+                                d.state.desc().into(),
+                                Cell::Bit(d.state == DbState::Standby),
+                            ]
+                        })
+                        .collect(),
+                }
+            };
+            Ok(rows(rs, out))
+        }
+        S::MasterFiles(db) => {
+            let st = shared.state();
+            let rows_ = st
+                .db(db)
+                .map(|d| {
+                    let restoring = d.state != DbState::Online;
+                    vec![
+                        d.redo_start_lsn
+                            .filter(|_| restoring)
+                            .map_or(Cell::Null, |l| Cell::Numeric(l.to_decimal())),
+                        d.redo_start_fork_guid
+                            .filter(|_| restoring)
+                            .map_or(Cell::Null, Cell::Guid),
+                    ]
+                })
+                .into_iter()
+                .collect();
+            Ok(rows(
+                ResultSet {
+                    columns: vec![
+                        col("redo_start_lsn", T::Numeric(25)),
+                        col("redo_start_fork_guid", T::Guid),
+                    ],
+                    rows: rows_,
+                },
+                out,
+            ))
+        }
+        S::Sessions(db) => {
+            let ids = if db_id(&shared.state(), db).is_some() {
+                sessions_in(shared, db, cx.spid)
+            } else {
+                Vec::new()
+            };
+            Ok(rows(
+                ResultSet {
+                    columns: vec![col("session_id", T::SmallInt)],
+                    rows: ids.into_iter().map(|i| vec![Cell::Int(i as i64)]).collect(),
+                },
+                out,
+            ))
+        }
+        S::Requests(v) => {
+            let id = v.as_int().unwrap_or(-1);
+            let conns = shared.conns();
+            let row = u16::try_from(id).ok().and_then(|id| {
+                let c = conns.get(&id)?;
+                let (cmd, pct) = c
+                    .request
+                    .clone()
+                    .unwrap_or(("AWAITING COMMAND".into(), 0.0));
+                Some(vec![Cell::Int(id as i64), cmd.into(), Cell::Real(pct)])
+            });
+            Ok(rows(
+                ResultSet {
+                    columns: vec![
+                        col("session_id", T::SmallInt),
+                        col("command", nv(32)),
+                        col("percent_complete", T::Real),
+                    ],
+                    rows: row.into_iter().collect(),
+                },
+                out,
+            ))
+        }
+        S::Kill(v) => kill(cx, v),
+        S::LogShippingJoin(db) => {
+            let st = shared.state();
+            let rs = ResultSet {
+                columns: vec![
+                    col("secondary_id", T::Guid),
+                    col("primary_server", nv(128)),
+                    col("primary_database", nv(128)),
+                    col("backup_source_directory", nv(500)),
+                    col("backup_destination_directory", nv(500)),
+                    col("file_retention_period", T::Int),
+                    col("last_copied_file", nv(500)),
+                    col("copy_job_id", T::Guid),
+                    col("restore_job_id", T::Guid),
+                    col("restore_mode", T::Bit),
+                    col("disconnect_users", T::Bit),
+                    col("last_restored_file", nv(500)),
+                    col("restore_delay", T::Int),
+                ],
+                rows: st
+                    .log_shipping_secondary_databases
+                    .iter()
+                    .filter(|d| d.secondary_database.eq_ignore_ascii_case(db))
+                    .filter_map(|d| {
+                        let s = st
+                            .log_shipping_secondary
+                            .iter()
+                            .find(|s| s.secondary_id == d.secondary_id)?;
+                        Some(vec![
+                            Cell::Guid(s.secondary_id),
+                            s.primary_server.clone().into(),
+                            s.primary_database.clone().into(),
+                            s.backup_source_directory.clone().into(),
+                            s.backup_destination_directory.clone().into(),
+                            Cell::Int(s.file_retention_period as i64),
+                            s.last_copied_file.clone().into(),
+                            Cell::Guid(s.copy_job_id),
+                            Cell::Guid(s.restore_job_id),
+                            Cell::Bit(d.restore_mode != 0),
+                            Cell::Bit(d.disconnect_users),
+                            d.last_restored_file.clone().into(),
+                            Cell::Int(d.restore_delay as i64),
+                        ])
+                    })
+                    .collect(),
+            };
+            Ok(rows(rs, out))
+        }
+        S::LsTable(t) => Ok(rows(ls_table(&shared.state(), t), out)),
+        S::Job(v) => {
+            let st = shared.state();
+            let id = v.as_guid();
+            Ok(rows(
+                ResultSet {
+                    columns: vec![
+                        col("job_id", T::Guid),
+                        col("name", nv(128)),
+                        col("enabled", T::TinyInt),
+                    ],
+                    rows: st
+                        .jobs
+                        .iter()
+                        .filter(|j| Some(j.job_id) == id)
+                        .map(|j| {
+                            vec![
+                                Cell::Guid(j.job_id),
+                                j.name.clone().into(),
+                                Cell::Int(j.enabled as i64),
+                            ]
+                        })
+                        .collect(),
+                },
+                out,
+            ))
+        }
+        S::UpdateJob { job, enabled } => {
+            let id = job.as_guid();
+            let en = enabled.as_int();
+            let found = shared
+                .mutate(
+                    |st| match st.jobs.iter_mut().find(|j| Some(j.job_id) == id) {
+                        Some(j) => {
+                            if let Some(e) = en {
+                                j.enabled = e != 0;
+                            }
+                            true
+                        }
+                        None => false,
+                    },
+                )
+                .map_err(|e| vec![e])?;
+            if !found {
+                let shown = job.as_text().unwrap_or_default();
+                return Err(vec![msg(
+                    14262,
+                    1,
+                    16,
+                    format!("The specified @job_id ('{shown}') does not exist."),
+                )]);
+            }
+            Ok(none())
+        }
+        S::DeleteSecondary(db) => {
+            shared
+                .mutate(|st| {
+                    let Some(pos) = st
+                        .log_shipping_secondary_databases
+                        .iter()
+                        .position(|d| d.secondary_database.eq_ignore_ascii_case(db))
+                    else {
+                        return;
+                    };
+                    let sid = st.log_shipping_secondary_databases.remove(pos).secondary_id;
+                    if !st
+                        .log_shipping_secondary_databases
+                        .iter()
+                        .any(|d| d.secondary_id == sid)
+                    {
+                        if let Some(p) = st
+                            .log_shipping_secondary
+                            .iter()
+                            .position(|s| s.secondary_id == sid)
+                        {
+                            let s = st.log_shipping_secondary.remove(p);
+                            st.jobs.retain(|j| {
+                                j.job_id != s.copy_job_id && j.job_id != s.restore_job_id
+                            });
+                        }
+                    }
+                })
+                .map_err(|e| vec![e])?;
+            Ok(none())
+        }
+        S::HeaderOnly(_) | S::RestoreLog { .. } | S::Recover(_) => {
+            unreachable!("restore statements run in restore.rs")
+        }
+    }
+}
+
+fn ls_table(st: &SimState, t: &str) -> ResultSet {
+    match t {
+        "log_shipping_secondary" => ResultSet {
+            columns: vec![
+                col("secondary_id", T::Guid),
+                col("primary_server", nv(128)),
+                col("primary_database", nv(128)),
+                col("backup_source_directory", nv(500)),
+                col("backup_destination_directory", nv(500)),
+                col("file_retention_period", T::Int),
+                col("copy_job_id", T::Guid),
+                col("restore_job_id", T::Guid),
+                col("monitor_server", nv(128)),
+                col("monitor_server_security_mode", T::Bit),
+                col("user_specified_monitor", T::Bit),
+                col("last_copied_file", nv(500)),
+                col("last_copied_date", T::DateTime),
+            ],
+            rows: st
+                .log_shipping_secondary
+                .iter()
+                .map(|s| {
+                    vec![
+                        Cell::Guid(s.secondary_id),
+                        s.primary_server.clone().into(),
+                        s.primary_database.clone().into(),
+                        s.backup_source_directory.clone().into(),
+                        s.backup_destination_directory.clone().into(),
+                        Cell::Int(s.file_retention_period as i64),
+                        Cell::Guid(s.copy_job_id),
+                        Cell::Guid(s.restore_job_id),
+                        s.monitor_server.clone().into(),
+                        Cell::Bit(true),
+                        Cell::Bit(false),
+                        s.last_copied_file.clone().into(),
+                        Cell::Null,
+                    ]
+                })
+                .collect(),
+        },
+        "log_shipping_secondary_databases" => ResultSet {
+            columns: vec![
+                col("secondary_database", nv(128)),
+                col("secondary_id", T::Guid),
+                col("restore_delay", T::Int),
+                col("restore_all", T::Bit),
+                col("restore_mode", T::Bit),
+                col("disconnect_users", T::Bit),
+                col("block_size", T::Int),
+                col("buffer_count", T::Int),
+                col("max_transfer_size", T::Int),
+                col("last_restored_file", nv(500)),
+                col("last_restored_date", T::DateTime),
+            ],
+            rows: st
+                .log_shipping_secondary_databases
+                .iter()
+                .map(|d| {
+                    vec![
+                        d.secondary_database.clone().into(),
+                        Cell::Guid(d.secondary_id),
+                        Cell::Int(d.restore_delay as i64),
+                        Cell::Bit(true),
+                        Cell::Bit(d.restore_mode != 0),
+                        Cell::Bit(d.disconnect_users),
+                        Cell::Int(-1),
+                        Cell::Int(-1),
+                        Cell::Int(-1),
+                        d.last_restored_file.clone().into(),
+                        Cell::Null,
+                    ]
+                })
+                .collect(),
+        },
+        _ => {
+            // log_shipping_monitor_secondary: one row per secondary database
+            let last = |db: &str| {
+                st.history
+                    .iter()
+                    .rev()
+                    .find(|h| h.database.eq_ignore_ascii_case(db))
+            };
+            ResultSet {
+                columns: vec![
+                    col("secondary_server", nv(128)),
+                    col("secondary_database", nv(128)),
+                    col("secondary_id", T::Guid),
+                    col("primary_server", nv(128)),
+                    col("primary_database", nv(128)),
+                    col("restore_threshold", T::Int),
+                    col("threshold_alert", T::Int),
+                    col("threshold_alert_enabled", T::Bit),
+                    col("last_copied_file", nv(500)),
+                    col("last_copied_date", T::DateTime),
+                    col("last_copied_date_utc", T::DateTime),
+                    col("last_restored_file", nv(500)),
+                    col("last_restored_date", T::DateTime),
+                    col("last_restored_date_utc", T::DateTime),
+                    col("last_restored_latency", T::Int),
+                    col("history_retention_period", T::Int),
+                ],
+                rows: st
+                    .log_shipping_secondary_databases
+                    .iter()
+                    .filter_map(|d| {
+                        let s = st
+                            .log_shipping_secondary
+                            .iter()
+                            .find(|s| s.secondary_id == d.secondary_id)?;
+                        let h = last(&d.secondary_database);
+                        let when = h.map_or(Cell::Null, |h| Cell::Time(h.finished_unix as i64, 0));
+                        Some(vec![
+                            st.server_name.clone().into(),
+                            d.secondary_database.clone().into(),
+                            Cell::Guid(d.secondary_id),
+                            s.primary_server.clone().into(),
+                            s.primary_database.clone().into(),
+                            Cell::Int(45),
+                            Cell::Int(14421),
+                            Cell::Bit(true),
+                            s.last_copied_file.clone().into(),
+                            Cell::Null,
+                            Cell::Null,
+                            d.last_restored_file
+                                .clone()
+                                .or_else(|| h.map(|h| h.path.clone()))
+                                .into(),
+                            when.clone(),
+                            when,
+                            Cell::Null,
+                            Cell::Int(5760),
+                        ])
+                    })
+                    .collect(),
+            }
+        }
+    }
+}
+
+fn kill(cx: &mut Ctx<'_>, v: &Value) -> Result<Done, Vec<Msg>> {
+    let shared = cx.shared;
+    let Some(id) = v.as_int() else {
+        return Err(vec![msg(
+            102,
+            1,
+            15,
+            format!(
+                "Incorrect syntax near '{}'.",
+                v.as_text().unwrap_or_default()
+            ),
+        )]);
+    };
+    if id == cx.spid as i64 {
+        return Err(vec![msg(
+            6104,
+            1,
+            16,
+            "Cannot use KILL to kill your own process.",
+        )]);
+    }
+    if !(1..=32767).contains(&id) {
+        return Err(vec![msg(
+            6106,
+            2,
+            16,
+            format!("Process ID {id} is not an active process ID."),
+        )]);
+    }
+    let id = id as u16;
+    if let Some(c) = shared.conns().get(&id) {
+        c.kill.cancel();
+        return Ok(none());
+    }
+    let killed: Option<UserSession> = shared
+        .mutate(|st| {
+            st.sessions
+                .iter()
+                .position(|s| s.spid == id)
+                .map(|p| st.sessions.remove(p))
+        })
+        .map_err(|e| vec![e])?;
+    match killed {
+        None => Err(vec![msg(
+            6106,
+            2,
+            16,
+            format!("Process ID {id} is not an active process ID."),
+        )]),
+        Some(s) => {
+            if s.reconnect {
+                let shared = Arc::clone(shared);
+                let delay = Duration::from_millis(shared.state().reconnect_after_ms);
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    let conns: Vec<u16> = shared.conns().keys().copied().collect();
+                    let _ = shared.mutate(|st| {
+                        let spid = st.alloc_spid(&|id| conns.contains(&id));
+                        st.sessions.push(UserSession {
+                            spid,
+                            database: s.database.clone(),
+                            reconnect: true,
+                        });
+                    });
+                });
+            }
+            Ok(none())
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! Reading a backup the way RESTORE does: every byte, with progress, through the native reader's
+//! `backup::check_whole` (which verifies the structure of the whole file, not only its headers).
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::backup::{self, BackupHeader, ReadError, ReadErrorKind};
+
+/// Reads and checks all of `path`, calling `progress(done, total)` as it goes. Once `cancel` is
+/// set, progress is no longer reported (the throttle in it stops waiting) and the result is an
+/// error: the restore is being abandoned.
+pub fn read_whole(
+    path: &Path,
+    progress: &mut dyn FnMut(u64, u64),
+    cancel: &AtomicBool,
+) -> Result<Vec<BackupHeader>, ReadError> {
+    let r = backup::check_whole(path, &mut |done, total| {
+        if !cancel.load(Ordering::Relaxed) {
+            progress(done, total)
+        }
+    });
+    if cancel.load(Ordering::Relaxed) {
+        return Err(ReadError {
+            path: path.to_path_buf(),
+            kind: ReadErrorKind::Io("restore cancelled".into()),
+        });
+    }
+    r
+}
