@@ -46,6 +46,36 @@ pub enum Command {
     Catchup(CatchupArgs),
     /// The seven steps of the failover, journaled; running it again resumes.
     Failover(FailoverArgs),
+    /// Rehearse a whole failover against a generated share and the built-in simulators.
+    Drill(DrillArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DrillArgs {
+    /// Log backups in the generated share.
+    #[arg(long, default_value_t = 200)]
+    pub logs: u32,
+    /// Size of each log backup.
+    #[arg(long, default_value = "4MiB")]
+    pub log_size: String,
+    /// Keep everything (share, copies, simulator state, journal, report) in this folder.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Simulated restore throughput in MiB/s (default: unthrottled).
+    #[arg(long)]
+    pub restore_mib_per_s: Option<f64>,
+    /// Copy workers.
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Seed of the generated share.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Write failover.json and failover.html here (default: DIR/report when --dir is given).
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod copy;
+pub mod drill;
 pub mod failover;
 pub mod journal;
 pub mod logging;

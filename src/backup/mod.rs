@@ -4,7 +4,7 @@ mod date;
 mod mtf;
 mod reader;
 mod scin;
-mod share;
+pub mod share;
 mod source;
 pub mod synth;
 

@@ -2,7 +2,8 @@
 
 mod catchup;
 mod copy;
-mod failover;
+mod drill;
+pub(crate) mod failover;
 mod gen_share;
 mod headers;
 mod plan;
@@ -38,6 +39,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::GenShare(a) => gen_share::run(g, &a),
         Command::Catchup(a) => catchup::run(g, &a),
         Command::Failover(a) => failover::run(g, &a),
+        Command::Drill(a) => drill::run(g, &a),
         Command::Sim(a) => sim::run(g, a),
         Command::Copy(a) => copy::run(g, &a),
     }

@@ -230,8 +230,11 @@ async fn preflight(ctx: &mut Context) -> Result<String, FailoverError> {
             }
         }
     }
-    warn!("{COMPLIANCE_WARNING}");
-    ctx.say(&format!("WARNING: {COMPLIANCE_WARNING}"));
+    if ctx.verbose_out {
+        ctx.say(&format!("WARNING: {COMPLIANCE_WARNING}"));
+    } else {
+        warn!("{COMPLIANCE_WARNING}");
+    }
     if ctx.what_if {
         let db = ctx.settings.catchup.database.clone();
         let conn = ctx.restorer.query_conn().await?;
