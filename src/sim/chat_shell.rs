@@ -346,13 +346,11 @@ impl Host for PoolHost {
             return Ok(Vec::new());
         }
         let writes = name.starts_with("Set-") || name.starts_with("Install-");
-        if writes
-            && b.get("Confirm").is_none_or(|v| *v != Value::Bool(false))
-            && !b.switch("WhatIf")
-        {
-            return Err(Failure::terminating(format!(
-                "PowerShell is in NonInteractive mode. Read and Prompt functionality is not available."
-            )));
+        let confirm_off = b.get("Confirm").is_some() && !b.switch("Confirm");
+        if writes && !confirm_off && !b.switch("WhatIf") {
+            return Err(Failure::terminating(
+                "PowerShell is in NonInteractive mode. Read and Prompt functionality is not available.",
+            ));
         }
         let mut fault = false;
         if self.state.fault.fail_next > 0 {
@@ -514,9 +512,9 @@ impl PoolHost {
         what_if: bool,
     ) -> Result<Vec<Value>, Failure> {
         if b.switch("ConfiguredDatabases") {
-            return err(format!(
-                "-ConfiguredDatabases is not supported by the simulator; use -DatabaseType."
-            ));
+            return err(
+                "-ConfiguredDatabases is not supported by the simulator; use -DatabaseType.",
+            );
         }
         let db_type = database_type(&b.required("DatabaseType")?)?;
         let sql = b.required("SqlServerFqdn")?;
@@ -593,9 +591,11 @@ impl PoolHost {
                 .collect();
         } else {
             match b.get("ActiveServers") {
-                None => return Err(Failure::terminating(format!(
-                    "Cannot process command because of one or more missing mandatory parameters: ActiveServers."
-                ))),
+                None => {
+                    return Err(Failure::terminating(
+                        "Cannot process command because of one or more missing mandatory parameters: ActiveServers.",
+                    ))
+                }
                 Some(Value::Hash(pairs)) => {
                     for (k, v) in pairs {
                         let list = strings(v);
@@ -645,4 +645,138 @@ fn database_type(raw: &str) -> Result<&'static str, Failure> {
             DATABASE_TYPES.join(", ")
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn powershell_exe_arguments() {
+        let enc = crate::chat::quote::encode_command("Get-X 'a'");
+        let cases: Vec<(Vec<String>, Result<&str, &str>)> = vec![
+            (
+                args(&["-NoProfile", "-NonInteractive", "-Command", "Get-X", "'a'"]),
+                Ok("Get-X 'a'"),
+            ),
+            (args(&["-nop", "-noni", "-c", "Get-X"]), Ok("Get-X")),
+            (
+                args(&["-ExecutionPolicy", "Bypass", "-Command", "x"]),
+                Ok("x"),
+            ),
+            (
+                args(&["-NoProfile", "-EncodedCommand", &enc]),
+                Ok("Get-X 'a'"),
+            ),
+            (args(&["-ec", &enc]), Ok("Get-X 'a'")),
+            (args(&["-EncodedCommand", "not base64!"]), Err("not base64")),
+            (args(&["-EncodedCommand"]), Err("needs an argument")),
+            (args(&["-NoProfile"]), Err("no -Command")),
+            (args(&["-File", "x.ps1"]), Err("unsupported")),
+            (args(&["Get-X"]), Err("unexpected argument")),
+        ];
+        for (argv, want) in cases {
+            let got = script_from_args(&argv);
+            match (want, got) {
+                (Ok(w), Ok(g)) => assert_eq!(g, w, "{argv:?}"),
+                (Err(w), Err(g)) => assert!(g.contains(w), "{argv:?}: {g}"),
+                (w, g) => panic!("{argv:?}: want {w:?}, got {g:?}"),
+            }
+        }
+    }
+
+    /// (script, exit code, stdout, stderr contains)
+    fn check(dir: &Path, cases: &[(&str, i32, &str, &str)]) {
+        for (script, code, stdout, stderr) in cases {
+            let o = run_script(dir, script);
+            assert_eq!(o.exit_code, *code, "{script}: {}", o.stderr);
+            assert_eq!(o.stdout, *stdout, "{script}");
+            assert!(o.stderr.contains(stderr), "{script}: {}", o.stderr);
+        }
+    }
+
+    #[test]
+    fn cmdlet_semantics() {
+        let dir = tempfile::tempdir().unwrap();
+        let servers = args(&["a.x", "b.x", "c.x"]);
+        init(
+            dir.path(),
+            &ChatShellState::new_pool("p.x", &servers, &args(&["sql.x"])),
+            false,
+        )
+        .unwrap();
+        assert!(matches!(
+            init(dir.path(), &ChatShellState::default(), false),
+            Err(ChatShellError::Exists(_))
+        ));
+        let id = "-Identity 'service:p.x'";
+        check(
+            dir.path(),
+            &[
+                (&format!("Set-CsPersistentChatState {id} -PoolState FailedOver"), 1, "", "NonInteractive mode"),
+                (&format!("Set-CsPersistentChatState {id} -PoolState FailedOver -Confirm:0 -WhatIf"), 0, "What if: Setting PoolState of \"service:p.x\" to FailedOver.\n", ""),
+                (&format!("Get-CsPersistentChatState {id} | Select-Object -ExpandProperty PoolState"), 0, "Normal\n", ""),
+                ("Set-CsPersistentChatState 'PersistentChatServer:P.X' -PoolState failedover -Confirm:$false", 0, "", ""),
+                ("Get-CsPersistentChatState | Select-Object -ExpandProperty PoolState", 0, "FailedOver\n", ""),
+                (&format!("Set-CsPersistentChatActiveServer {id} -ActiveServers @{{Add='a.x','b.x'}} -Confirm:$false"), 0, "", ""),
+                (&format!("Set-CsPersistentChatActiveServer {id} -ActiveServers @{{Remove='A.X'}} -Confirm:$false"), 0, "", ""),
+                (&format!("Get-CsPersistentChatActiveServer {id} | Select-Object -ExpandProperty ActiveServers"), 0, "b.x\n", ""),
+                (&format!("Set-CsPersistentChatActiveServer {id} -Swap -Confirm:$false"), 0, "", ""),
+                (&format!("Get-CsPersistentChatActiveServer {id} | Select-Object -ExpandProperty ActiveServers"), 0, "a.x\nc.x\n", ""),
+                (&format!("Set-CsPersistentChatActiveServer {id} -ActiveServers $null -Confirm:$false"), 0, "", ""),
+                (&format!("Set-CsPersistentChatActiveServer {id} -ActiveServers 'd.x' -Confirm:$false"), 1, "", "\"d.x\" is not a Persistent Chat server of pool \"p.x\""),
+                (&format!("Set-CsPersistentChatActiveServer {id} -ActiveServers @{{Keep='a.x'}} -Confirm:$false"), 1, "", "hash table key \"Keep\""),
+                ("Install-CsMirrorDatabase -DatabaseType PersistentChat -SqlServerFqdn 'other.x' -FileShare '\\\\f\\s' -Confirm:$false", 1, "", "not a SQL store"),
+                ("Install-CsMirrorDatabase -DatabaseType Chat -SqlServerFqdn 'sql.x' -FileShare '\\\\f\\s' -Confirm:$false", 1, "", "Cannot bind parameter 'DatabaseType'"),
+                ("Install-CsMirrorDatabase -DatabaseType PersistentChat -SqlServerFqdn 'sql.x' -Confirm:$false", 1, "", "missing mandatory parameters: FileShare"),
+                ("Install-CsMirrorDatabase -DatabaseType PersistentChat -SqlServerFqdn 'sql.x' -FileShare '\\\\f\\s' -Confirm:$false", 0, "", ""),
+                ("Get-CsDatabaseMirrorState -PoolFqdn 'p.x' | Select-Object -ExpandProperty StateOnPrimary", 0, "Principal\nDatabaseInaccessibleOrMirroringNotEnabled\n", ""),
+                ("Get-CsDatabaseMirrorState -PoolFqdn 'q.x'", 1, "", "Cannot find pool \"q.x\""),
+                ("Install-CsMirrorDatabase -DatabaseType PersistentChat -SqlServerFqdn 'sql.x' -FileShare '\\\\f\\s' -Confirm:$false", 1, "", "already exists"),
+                ("Install-CsMirrorDatabase -DatabaseType PersistentChat -SqlServerFqdn 'sql.x' -FileShare '\\\\f\\t' -DropExistingDatabasesOnMirror -Confirm:$false", 0, "", ""),
+                ("Import-Module -Name 'SkypeForBusiness'; Import-Module Nope", 1, "", "The specified module 'Nope' was not loaded"),
+                ("Get-CsPersistentChatState -Identity 'pool:p.x'", 1, "", "Cannot find a Persistent Chat pool with identity \"pool:p.x\""),
+                ("Get-CsPersistentChatState 'service:p.x' 'extra'", 1, "", "A positional parameter cannot be found that accepts argument 'extra'."),
+                ("Set-CsPersistentChatState (", 1, "", "ParserError"),
+            ],
+        );
+        let st = ChatShellState::load(dir.path()).unwrap();
+        assert_eq!(st.applied("Set-CsPersistentChatState"), 1);
+        assert_eq!(st.applied("Set-CsPersistentChatActiveServer"), 4);
+        assert_eq!(st.applied("Install-CsMirrorDatabase"), 2);
+        assert_eq!(st.mirrors["PersistentChat"].file_share, "\\\\f\\t");
+        assert_eq!(
+            st.log.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            (1..=7).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn reads_leave_the_state_file_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        init(
+            dir.path(),
+            &ChatShellState::new_pool("p.x", &[], &[]),
+            false,
+        )
+        .unwrap();
+        let before = std::fs::read(ChatShellState::path(dir.path())).unwrap();
+        for script in [
+            "Get-CsPersistentChatState -Identity 'service:p.x'",
+            "Get-CsPersistentChatActiveServer -Identity 'service:p.x' | ConvertTo-Json -Compress",
+            "Get-CsDatabaseMirrorState -PoolFqdn 'p.x' -DatabaseType PersistentChat",
+            "Set-CsPersistentChatState -Identity 'service:p.x' -PoolState FailedOver -WhatIf",
+            "Set-CsPersistentChatState -Identity 'service:nope' -PoolState FailedOver -Confirm:$false",
+        ] {
+            run_script(dir.path(), script);
+        }
+        assert_eq!(
+            std::fs::read(ChatShellState::path(dir.path())).unwrap(),
+            before
+        );
+    }
 }

@@ -196,7 +196,7 @@ impl Parser {
                 .copied()
                 .map(|c| c.to_ascii_lowercase())
                 .eq(word.chars())
-            && !self.peek_at(n).is_some_and(|c| !is_delimiter(c));
+            && self.peek_at(n).is_none_or(is_delimiter);
         if matches {
             self.i += n;
         }
