@@ -10,7 +10,7 @@ use logship::chat::{
     ChatError, ChatPool, ChatSettings, MirrorSpec, PoolState, Scripts, Shell, ShellPool, WhatIf,
 };
 use logship::config::{ChatConfig, MirrorConfig};
-use logship::sim::chat_shell::ChatShellState;
+use logship::sim::chat_shell::{self, ChatShellState};
 
 const POOL: &str = "atl-cs-001.litwareinc.com";
 const SERVERS: [&str; 3] = [
@@ -44,14 +44,8 @@ fn init_state(pool: &str) -> tempfile::TempDir {
 }
 
 fn shell_argv(dir: &Path, last: &str) -> Vec<String> {
-    let mut v: Vec<String> = vec![
-        bin().into(),
-        "sim".into(),
-        "chat-shell".into(),
-        "--state".into(),
-    ];
-    v.push(dir.to_string_lossy().into_owned());
-    v.extend(["-NoProfile", "-NonInteractive", last].map(String::from));
+    let mut v = chat_shell::shell_command(Path::new(bin()), dir);
+    *v.last_mut().unwrap() = last.to_string();
     v
 }
 

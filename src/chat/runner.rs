@@ -60,6 +60,7 @@ impl Shell {
         let argv = self.command_line(script);
         let cmdlet = script.cmdlet.to_string();
         let _span = tracing::info_span!("cmdlet", cmdlet = %cmdlet).entered();
+        tracing::debug!(script = %script.text, "running");
         let mut child = Command::new(&argv[0])
             .args(&argv[1..])
             .stdin(Stdio::null())

@@ -145,6 +145,20 @@ impl ChatShellState {
     }
 }
 
+/// The `chat.shell` setting that makes the runner use this simulator: `exe` is the logship
+/// binary, `state_dir` the state folder; the script follows `-Command`.
+pub fn shell_command(exe: &Path, state_dir: &Path) -> Vec<String> {
+    let mut argv = vec![
+        exe.to_string_lossy().into_owned(),
+        "sim".into(),
+        "chat-shell".into(),
+        "--state".into(),
+    ];
+    argv.push(state_dir.to_string_lossy().into_owned());
+    argv.extend(["-NoProfile", "-NonInteractive", "-Command"].map(String::from));
+    argv
+}
+
 /// `logship sim chat-shell --state DIR init`: refuses to replace a state unless `force`.
 pub fn init(dir: &Path, state: &ChatShellState, force: bool) -> Result<(), ChatShellError> {
     std::fs::create_dir_all(dir).map_err(|source| ChatShellError::Write {
