@@ -23,12 +23,14 @@ pub fn run(_g: &GlobalArgs, a: &ChatShellArgs) -> anyhow::Result<Status> {
             Ok(Status::Done)
         }
         Some(ChatShellAdmin::Fault { fail_next, after }) => {
+            let lock = chat_shell::StateLock::acquire(dir)?;
             let mut state = ChatShellState::load(dir)?;
             state.fault = chat_shell::Fault {
                 fail_next: *fail_next,
                 after: *after,
             };
             state.save(dir)?;
+            lock.release()?;
             Ok(Status::Done)
         }
         Some(ChatShellAdmin::Show) => {

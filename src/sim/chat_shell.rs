@@ -12,8 +12,10 @@
 //! A fault knob fails the next N Lync cmdlets, before or after they take effect.
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::fs::OpenOptions;
+use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
@@ -206,6 +208,11 @@ pub fn script_from_args(args: &[String]) -> Result<String, String> {
 /// Runs a script against the state in `dir`. A script that cannot be parsed or a state that
 /// cannot be read fail like powershell.exe: message on stderr, exit status 1.
 pub fn run_script(dir: &Path, text: &str) -> Outcome {
+    let failed = |e: &dyn std::error::Error| Outcome {
+        stderr: format!("{}\n", error_chain(e)),
+        exit_code: 1,
+        ..Outcome::default()
+    };
     let stmts = match ps_parse::parse(text) {
         Ok(s) => s,
         Err(e) => {
@@ -216,21 +223,83 @@ pub fn run_script(dir: &Path, text: &str) -> Outcome {
             }
         }
     };
-    let state = match ChatShellState::load(dir) {
-        Ok(s) => s,
-        Err(e) => {
-            return Outcome {
-                stderr: format!("{}\n", error_chain(&e)),
-                exit_code: 1,
-                ..Outcome::default()
+    let lock = match StateLock::acquire(dir) {
+        Ok(l) => l,
+        Err(e) => return failed(&e),
+    };
+    let mut out = match ChatShellState::load(dir) {
+        Ok(state) => {
+            let mut host = PoolHost {
+                dir: dir.to_path_buf(),
+                state,
+            };
+            ps_eval::run(&stmts, &mut host)
+        }
+        Err(e) => failed(&e),
+    };
+    if let Err(e) = lock.release() {
+        out.stderr.push_str(&format!("{}\n", error_chain(&e)));
+        out.exit_code = 1;
+    }
+    out
+}
+
+/// How long a lock file may stand before it is taken for the leftover of a killed shell.
+const STALE_LOCK: Duration = Duration::from_secs(10);
+
+/// One shell at a time per state folder: a read-check-write by one script must not interleave
+/// with another's (an engine killed and restarted while its last shell still runs). A lock file
+/// created exclusively, so it works on every platform; one older than [`STALE_LOCK`] is the
+/// leftover of a shell killed while holding it, and is taken over.
+pub struct StateLock {
+    path: PathBuf,
+}
+
+impl StateLock {
+    pub fn acquire(dir: &Path) -> Result<StateLock, ChatShellError> {
+        let path = dir.join(format!(".{STATE_FILE}.lock"));
+        let fail = |source| ChatShellError::Write {
+            path: path.clone(),
+            source,
+        };
+        let started = Instant::now();
+        loop {
+            match OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(_) => return Ok(StateLock { path }),
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                    let age = std::fs::metadata(&path)
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .and_then(|t| SystemTime::now().duration_since(t).ok());
+                    if age.is_some_and(|a| a > STALE_LOCK) {
+                        let _ = std::fs::remove_file(&path);
+                        continue;
+                    }
+                    if started.elapsed() > 2 * STALE_LOCK {
+                        return Err(fail(std::io::Error::new(
+                            ErrorKind::TimedOut,
+                            "the state stayed locked",
+                        )));
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(e) if e.kind() == ErrorKind::NotFound => {
+                    return Err(ChatShellError::Read {
+                        path: ChatShellState::path(dir),
+                        source: e,
+                    })
+                }
+                Err(e) => return Err(fail(e)),
             }
         }
-    };
-    let mut host = PoolHost {
-        dir: dir.to_path_buf(),
-        state,
-    };
-    ps_eval::run(&stmts, &mut host)
+    }
+
+    pub fn release(self) -> Result<(), ChatShellError> {
+        std::fs::remove_file(&self.path).map_err(|source| ChatShellError::Write {
+            path: self.path.clone(),
+            source,
+        })
+    }
 }
 
 struct PoolHost {
@@ -767,6 +836,57 @@ mod tests {
             st.log.iter().map(|e| e.seq).collect::<Vec<_>>(),
             (1..=7).collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn concurrent_shells_lose_no_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let servers: Vec<String> = (0..8).map(|i| format!("s{i}.x")).collect();
+        init(
+            dir.path(),
+            &ChatShellState::new_pool("p.x", &servers, &[]),
+            false,
+        )
+        .unwrap();
+        std::thread::scope(|scope| {
+            for s in &servers {
+                let dir = dir.path();
+                scope.spawn(move || {
+                    let script = format!(
+                        "Set-CsPersistentChatActiveServer -Identity 'service:p.x' -ActiveServers @{{Add='{s}'}} -Confirm:$false"
+                    );
+                    let out = run_script(dir, &script);
+                    assert_eq!(out.exit_code, 0, "{}", out.stderr);
+                });
+            }
+        });
+        let st = ChatShellState::load(dir.path()).unwrap();
+        let mut active = st.pools[0].active_servers.clone();
+        active.sort();
+        assert_eq!(active, servers);
+        assert_eq!(st.log.len(), 8);
+        assert!(!dir.path().join(".chat-pool.json.lock").exists());
+    }
+
+    #[test]
+    fn a_stale_lock_is_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        init(
+            dir.path(),
+            &ChatShellState::new_pool("p.x", &[], &[]),
+            false,
+        )
+        .unwrap();
+        let lock = dir.path().join(".chat-pool.json.lock");
+        let f = std::fs::File::create(&lock).unwrap();
+        f.set_modified(SystemTime::now() - 2 * STALE_LOCK).unwrap();
+        drop(f);
+        let out = run_script(
+            dir.path(),
+            "Get-CsPersistentChatState 'service:p.x' | Select-Object -ExpandProperty PoolState",
+        );
+        assert_eq!(out.stdout, "Normal\n", "{}", out.stderr);
+        assert!(!lock.exists());
     }
 
     #[test]
