@@ -1,308 +1,14 @@
-//! `logship sim chat-shell`: the stand-in for `powershell.exe` with the Lync module. It reads
-//! powershell.exe's arguments, parses the script (`ps_parse`), runs it (`ps_eval`) against the
-//! Persistent Chat cmdlets implemented here, over pool state kept in a JSON file in the state
-//! folder, rewritten atomically after every change.
-//!
-//! The cmdlets fail the way the real ones do on bad input: unknown identity or pool, an invalid
-//! `-PoolState`, an unknown `-DatabaseType`, an active server that is not a server of the pool,
-//! a mirror that already exists without `-DropExistingDatabasesOnMirror`. Error texts of
-//! PowerShell itself (binding, unknown command) are PowerShell's; texts of the Lync cmdlets are
-//! the simulator's own wording. Stricter than the real cmdlets: the writes refuse to run without
-//! `-Confirm:$false` (a non-interactive shell cannot prompt), so a runner that forgets it fails.
-//! A fault knob fails the next N Lync cmdlets, before or after they take effect.
+//! The Persistent Chat cmdlets of the simulated shell, over [`ChatShellState`]: parameters as
+//! the real cmdlets declare them, effects on the pool, the fault knob, and the change log.
 
-use std::collections::BTreeMap;
-use std::fs::OpenOptions;
-use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
 
-use serde::{Deserialize, Serialize};
-
-use super::ps_eval::{
-    self, positional, switch, value, Bound, Failure, Host, Outcome, ParamSpec, Value,
-};
-use super::ps_parse;
-use crate::chat::quote::decode_command;
+use super::error_chain;
+use super::state::{ChatShellError, ChatShellState, LogEntry, Mirror, Pool};
 use crate::chat::{PoolState, MIRRORING_NOT_ENABLED};
+use crate::sim::ps_eval::{positional, switch, value, Bound, Failure, Host, ParamSpec, Value};
 
-/// The state file inside the state folder.
-pub const STATE_FILE: &str = "chat-pool.json";
-
-#[derive(Debug, thiserror::Error)]
-pub enum ChatShellError {
-    #[error("chat shell state {path} cannot be read (create it with `logship sim chat-shell --state DIR init --pool FQDN`)")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("chat shell state {path} is not valid: {message}")]
-    Corrupt { path: PathBuf, message: String },
-    #[error("chat shell state {path} cannot be written")]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("chat shell state already exists in {0} (use --force to replace it)")]
-    Exists(PathBuf),
-}
-
-/// Everything the simulated pool knows.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct ChatShellState {
-    pub pools: Vec<Pool>,
-    /// SQL servers Install-CsMirrorDatabase accepts (empty: any).
-    pub sql_servers: Vec<String>,
-    /// Modules Import-Module finds.
-    pub modules: Vec<String>,
-    /// Installed mirrors by database type (`PersistentChat`, ...).
-    pub mirrors: BTreeMap<String, Mirror>,
-    pub fault: Fault,
-    /// Every change applied, in order.
-    pub log: Vec<LogEntry>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Pool {
-    pub fqdn: String,
-    pub state: PoolState,
-    /// The Persistent Chat servers of the pool (from the topology).
-    pub servers: Vec<String>,
-    pub active_servers: Vec<String>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Mirror {
-    pub sql_server_fqdn: String,
-    pub sql_instance_name: Option<String>,
-    pub file_share: String,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Fault {
-    /// Fail the next N Lync cmdlets.
-    pub fail_next: u32,
-    /// Fail them after their change took effect (a lost reply), not before.
-    pub after: bool,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct LogEntry {
-    pub seq: u64,
-    pub cmdlet: String,
-    pub target: String,
-    pub detail: serde_json::Value,
-}
-
-impl ChatShellState {
-    pub fn path(dir: &Path) -> PathBuf {
-        dir.join(STATE_FILE)
-    }
-
-    pub fn load(dir: &Path) -> Result<ChatShellState, ChatShellError> {
-        let path = Self::path(dir);
-        let text = std::fs::read_to_string(&path).map_err(|source| ChatShellError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        serde_json::from_str(&text).map_err(|e| ChatShellError::Corrupt {
-            path,
-            message: e.to_string(),
-        })
-    }
-
-    /// Writes the state atomically: a temporary file, fsync, rename over the old one.
-    pub fn save(&self, dir: &Path) -> Result<(), ChatShellError> {
-        let path = Self::path(dir);
-        let tmp = dir.join(format!(".{STATE_FILE}.tmp"));
-        let write = || -> std::io::Result<()> {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &path)
-        };
-        write().map_err(|source| ChatShellError::Write { path, source })
-    }
-
-    /// A new state with one pool in the Normal state and no active server.
-    pub fn new_pool(fqdn: &str, servers: &[String], sql_servers: &[String]) -> ChatShellState {
-        ChatShellState {
-            pools: vec![Pool {
-                fqdn: fqdn.to_string(),
-                state: PoolState::Normal,
-                servers: servers.to_vec(),
-                active_servers: Vec::new(),
-            }],
-            sql_servers: sql_servers.to_vec(),
-            modules: vec!["Lync".into(), "SkypeForBusiness".into()],
-            ..ChatShellState::default()
-        }
-    }
-
-    /// The number of times `cmdlet` took effect.
-    pub fn applied(&self, cmdlet: &str) -> usize {
-        self.log.iter().filter(|e| e.cmdlet == cmdlet).count()
-    }
-}
-
-/// The `chat.shell` setting that makes the runner use this simulator: `exe` is the logship
-/// binary, `state_dir` the state folder; the script follows `-Command`.
-pub fn shell_command(exe: &Path, state_dir: &Path) -> Vec<String> {
-    let mut argv = vec![
-        exe.to_string_lossy().into_owned(),
-        "sim".into(),
-        "chat-shell".into(),
-        "--state".into(),
-    ];
-    argv.push(state_dir.to_string_lossy().into_owned());
-    argv.extend(["-NoProfile", "-NonInteractive", "-Command"].map(String::from));
-    argv
-}
-
-/// `logship sim chat-shell --state DIR init`: refuses to replace a state unless `force`.
-pub fn init(dir: &Path, state: &ChatShellState, force: bool) -> Result<(), ChatShellError> {
-    std::fs::create_dir_all(dir).map_err(|source| ChatShellError::Write {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    if !force && ChatShellState::path(dir).exists() {
-        return Err(ChatShellError::Exists(dir.to_path_buf()));
-    }
-    state.save(dir)
-}
-
-/// The script in powershell.exe-style arguments: `-NoProfile`, `-NonInteractive`, `-NoLogo`,
-/// `-ExecutionPolicy X`, `-InputFormat X`, `-OutputFormat X` are accepted and ignored; `-Command`
-/// takes the rest of the line (joined by spaces, as powershell.exe does); `-EncodedCommand` takes
-/// base64 of UTF-16LE. Parameter names match by prefix, ignoring case.
-pub fn script_from_args(args: &[String]) -> Result<String, String> {
-    let mut i = 0;
-    while i < args.len() {
-        let a = args[i].to_ascii_lowercase();
-        let Some(name) = a.strip_prefix('-').or_else(|| a.strip_prefix('/')) else {
-            return Err(format!(
-                "unexpected argument {:?}: expected -Command or -EncodedCommand",
-                args[i]
-            ));
-        };
-        let is = |full: &str, min: usize| name.len() >= min && full.starts_with(name);
-        if is("encodedcommand", 1) || name == "ec" {
-            let b64 = args.get(i + 1).ok_or("-EncodedCommand needs an argument")?;
-            return decode_command(b64)
-                .ok_or_else(|| "-EncodedCommand: not base64 of UTF-16LE text".to_string());
-        } else if is("command", 1) {
-            return Ok(args[i + 1..].join(" "));
-        } else if is("noprofile", 3) || is("noninteractive", 4) || is("nologo", 3) {
-            i += 1;
-        } else if is("executionpolicy", 2) || is("inputformat", 2) || is("outputformat", 1) {
-            i += 2;
-        } else {
-            return Err(format!("unsupported powershell.exe argument {:?}", args[i]));
-        }
-    }
-    Err("no -Command or -EncodedCommand given".to_string())
-}
-
-/// Runs a script against the state in `dir`. A script that cannot be parsed or a state that
-/// cannot be read fail like powershell.exe: message on stderr, exit status 1.
-pub fn run_script(dir: &Path, text: &str) -> Outcome {
-    let failed = |e: &dyn std::error::Error| Outcome {
-        stderr: format!("{}\n", error_chain(e)),
-        exit_code: 1,
-        ..Outcome::default()
-    };
-    let stmts = match ps_parse::parse(text) {
-        Ok(s) => s,
-        Err(e) => {
-            return Outcome {
-                stderr: format!("ParserError: {e}\n"),
-                exit_code: 1,
-                ..Outcome::default()
-            }
-        }
-    };
-    let lock = match StateLock::acquire(dir) {
-        Ok(l) => l,
-        Err(e) => return failed(&e),
-    };
-    let mut out = match ChatShellState::load(dir) {
-        Ok(state) => {
-            let mut host = PoolHost {
-                dir: dir.to_path_buf(),
-                state,
-            };
-            ps_eval::run(&stmts, &mut host)
-        }
-        Err(e) => failed(&e),
-    };
-    if let Err(e) = lock.release() {
-        out.stderr.push_str(&format!("{}\n", error_chain(&e)));
-        out.exit_code = 1;
-    }
-    out
-}
-
-/// How long a lock file may stand before it is taken for the leftover of a killed shell.
-const STALE_LOCK: Duration = Duration::from_secs(10);
-
-/// One shell at a time per state folder: a read-check-write by one script must not interleave
-/// with another's (an engine killed and restarted while its last shell still runs). A lock file
-/// created exclusively, so it works on every platform; one older than [`STALE_LOCK`] is the
-/// leftover of a shell killed while holding it, and is taken over.
-pub struct StateLock {
-    path: PathBuf,
-}
-
-impl StateLock {
-    pub fn acquire(dir: &Path) -> Result<StateLock, ChatShellError> {
-        let path = dir.join(format!(".{STATE_FILE}.lock"));
-        let fail = |source| ChatShellError::Write {
-            path: path.clone(),
-            source,
-        };
-        let started = Instant::now();
-        loop {
-            match OpenOptions::new().write(true).create_new(true).open(&path) {
-                Ok(_) => return Ok(StateLock { path }),
-                Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                    let age = std::fs::metadata(&path)
-                        .and_then(|m| m.modified())
-                        .ok()
-                        .and_then(|t| SystemTime::now().duration_since(t).ok());
-                    if age.is_some_and(|a| a > STALE_LOCK) {
-                        let _ = std::fs::remove_file(&path);
-                        continue;
-                    }
-                    if started.elapsed() > 2 * STALE_LOCK {
-                        return Err(fail(std::io::Error::new(
-                            ErrorKind::TimedOut,
-                            "the state stayed locked",
-                        )));
-                    }
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                Err(e) if e.kind() == ErrorKind::NotFound => {
-                    return Err(ChatShellError::Read {
-                        path: ChatShellState::path(dir),
-                        source: e,
-                    })
-                }
-                Err(e) => return Err(fail(e)),
-            }
-        }
-    }
-
-    pub fn release(self) -> Result<(), ChatShellError> {
-        std::fs::remove_file(&self.path).map_err(|source| ChatShellError::Write {
-            path: self.path.clone(),
-            source,
-        })
-    }
-}
-
-struct PoolHost {
+pub(super) struct PoolHost {
     dir: PathBuf,
     state: ChatShellState,
 }
@@ -380,17 +86,6 @@ const CMDLETS: [(&str, &[ParamSpec]); 7] = [
         ],
     ),
 ];
-
-/// An error and its causes, `: `-separated.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(&format!(": {c}"));
-        cause = c.source();
-    }
-    text
-}
 
 fn err<T>(msg: impl Into<String>) -> Result<T, Failure> {
     Err(Failure::error(msg))
@@ -730,46 +425,22 @@ fn database_type(raw: &str) -> Result<&'static str, Failure> {
     })
 }
 
+impl PoolHost {
+    pub(super) fn new(dir: &Path, state: ChatShellState) -> PoolHost {
+        PoolHost {
+            dir: dir.to_path_buf(),
+            state,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::chat_shell::{init, run_script};
 
     fn args(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn powershell_exe_arguments() {
-        let enc = crate::chat::quote::encode_command("Get-X 'a'");
-        let cases: Vec<(Vec<String>, Result<&str, &str>)> = vec![
-            (
-                args(&["-NoProfile", "-NonInteractive", "-Command", "Get-X", "'a'"]),
-                Ok("Get-X 'a'"),
-            ),
-            (args(&["-nop", "-noni", "-c", "Get-X"]), Ok("Get-X")),
-            (
-                args(&["-ExecutionPolicy", "Bypass", "-Command", "x"]),
-                Ok("x"),
-            ),
-            (
-                args(&["-NoProfile", "-EncodedCommand", &enc]),
-                Ok("Get-X 'a'"),
-            ),
-            (args(&["-ec", &enc]), Ok("Get-X 'a'")),
-            (args(&["-EncodedCommand", "not base64!"]), Err("not base64")),
-            (args(&["-EncodedCommand"]), Err("needs an argument")),
-            (args(&["-NoProfile"]), Err("no -Command")),
-            (args(&["-File", "x.ps1"]), Err("unsupported")),
-            (args(&["Get-X"]), Err("unexpected argument")),
-        ];
-        for (argv, want) in cases {
-            let got = script_from_args(&argv);
-            match (want, got) {
-                (Ok(w), Ok(g)) => assert_eq!(g, w, "{argv:?}"),
-                (Err(w), Err(g)) => assert!(g.contains(w), "{argv:?}: {g}"),
-                (w, g) => panic!("{argv:?}: want {w:?}, got {g:?}"),
-            }
-        }
     }
 
     /// (script, exit code, stdout, stderr contains)
@@ -835,82 +506,6 @@ mod tests {
         assert_eq!(
             st.log.iter().map(|e| e.seq).collect::<Vec<_>>(),
             (1..=7).collect::<Vec<_>>()
-        );
-    }
-
-    #[test]
-    fn concurrent_shells_lose_no_change() {
-        let dir = tempfile::tempdir().unwrap();
-        let servers: Vec<String> = (0..8).map(|i| format!("s{i}.x")).collect();
-        init(
-            dir.path(),
-            &ChatShellState::new_pool("p.x", &servers, &[]),
-            false,
-        )
-        .unwrap();
-        std::thread::scope(|scope| {
-            for s in &servers {
-                let dir = dir.path();
-                scope.spawn(move || {
-                    let script = format!(
-                        "Set-CsPersistentChatActiveServer -Identity 'service:p.x' -ActiveServers @{{Add='{s}'}} -Confirm:$false"
-                    );
-                    let out = run_script(dir, &script);
-                    assert_eq!(out.exit_code, 0, "{}", out.stderr);
-                });
-            }
-        });
-        let st = ChatShellState::load(dir.path()).unwrap();
-        let mut active = st.pools[0].active_servers.clone();
-        active.sort();
-        assert_eq!(active, servers);
-        assert_eq!(st.log.len(), 8);
-        assert!(!dir.path().join(".chat-pool.json.lock").exists());
-    }
-
-    #[test]
-    fn a_stale_lock_is_taken_over() {
-        let dir = tempfile::tempdir().unwrap();
-        init(
-            dir.path(),
-            &ChatShellState::new_pool("p.x", &[], &[]),
-            false,
-        )
-        .unwrap();
-        let lock = dir.path().join(".chat-pool.json.lock");
-        let f = std::fs::File::create(&lock).unwrap();
-        f.set_modified(SystemTime::now() - 2 * STALE_LOCK).unwrap();
-        drop(f);
-        let out = run_script(
-            dir.path(),
-            "Get-CsPersistentChatState 'service:p.x' | Select-Object -ExpandProperty PoolState",
-        );
-        assert_eq!(out.stdout, "Normal\n", "{}", out.stderr);
-        assert!(!lock.exists());
-    }
-
-    #[test]
-    fn reads_leave_the_state_file_untouched() {
-        let dir = tempfile::tempdir().unwrap();
-        init(
-            dir.path(),
-            &ChatShellState::new_pool("p.x", &[], &[]),
-            false,
-        )
-        .unwrap();
-        let before = std::fs::read(ChatShellState::path(dir.path())).unwrap();
-        for script in [
-            "Get-CsPersistentChatState -Identity 'service:p.x'",
-            "Get-CsPersistentChatActiveServer -Identity 'service:p.x' | ConvertTo-Json -Compress",
-            "Get-CsDatabaseMirrorState -PoolFqdn 'p.x' -DatabaseType PersistentChat",
-            "Set-CsPersistentChatState -Identity 'service:p.x' -PoolState FailedOver -WhatIf",
-            "Set-CsPersistentChatState -Identity 'service:nope' -PoolState FailedOver -Confirm:$false",
-        ] {
-            run_script(dir.path(), script);
-        }
-        assert_eq!(
-            std::fs::read(ChatShellState::path(dir.path())).unwrap(),
-            before
         );
     }
 }
