@@ -64,7 +64,7 @@ impl Scripts {
 
     pub fn get_pool_state(&self) -> Script {
         let body = format!(
-            "Get-CsPersistentChatState -Identity {} | Select-Object -ExpandProperty PoolState",
+            "Get-CsPersistentChatState -Identity {} | Select-Object -ExpandProperty PoolState | ForEach-Object ToString",
             ps_quote(&self.identity())
         );
         self.wrap("Get-CsPersistentChatState", body)
@@ -90,7 +90,7 @@ impl Scripts {
     pub fn get_mirror_state(&self) -> Script {
         let body = format!(
             "Get-CsDatabaseMirrorState -PoolFqdn {} -DatabaseType PersistentChat \
-             | Select-Object -ExpandProperty StateOnPrimary",
+             | Select-Object -ExpandProperty StateOnPrimary | ForEach-Object ToString",
             ps_quote(&self.pool_fqdn)
         );
         self.wrap("Get-CsDatabaseMirrorState", body)
@@ -108,21 +108,37 @@ impl Scripts {
 
     pub fn get_active_servers(&self) -> Script {
         let body = format!(
-            "Get-CsPersistentChatActiveServer -Identity {} | Select-Object -ExpandProperty ActiveServers",
+            "Get-CsPersistentChatActiveServer -Identity {} | Select-Object -ExpandProperty ActiveServers | ForEach-Object ToString",
             ps_quote(&self.identity())
         );
         self.wrap("Get-CsPersistentChatActiveServer", body)
     }
 }
 
+/// The console host writes the warning, verbose and debug streams to stdout with these prefixes.
+const STREAM_PREFIXES: [&str; 3] = ["WARNING:", "VERBOSE:", "DEBUG:"];
+
+fn is_stream_record(line: &str) -> bool {
+    STREAM_PREFIXES.iter().any(|p| line.starts_with(p))
+}
+
 /// The non-empty lines of a read-back, trimmed (powershell.exe ends lines with CRLF and may
-/// start with a byte-order mark).
+/// start with a byte-order mark), without the host's WARNING/VERBOSE/DEBUG lines.
 pub fn lines(stdout: &str) -> Vec<String> {
     stdout
         .trim_start_matches('\u{feff}')
         .lines()
         .map(|l| l.trim().to_string())
-        .filter(|l| !l.is_empty())
+        .filter(|l| !l.is_empty() && !is_stream_record(l))
+        .collect()
+}
+
+/// The WARNING/VERBOSE/DEBUG lines the shell printed (for the log).
+pub fn stream_records(stdout: &str) -> Vec<&str> {
+    stdout
+        .lines()
+        .map(str::trim)
+        .filter(|l| is_stream_record(l))
         .collect()
 }
 
@@ -207,11 +223,11 @@ mod tests {
         assert!(s
             .get_active_servers()
             .text
-            .contains("| Select-Object -ExpandProperty ActiveServers }"));
+            .contains("| Select-Object -ExpandProperty ActiveServers | ForEach-Object ToString }"));
         let t = Scripts::new("SkypeForBusiness", "p.x")
             .get_pool_state()
             .text;
-        assert!(t.contains("Import-Module -Name 'SkypeForBusiness'; Get-CsPersistentChatState -Identity 'service:p.x' | Select-Object -ExpandProperty PoolState }"), "{t}");
+        assert!(t.contains("Import-Module -Name 'SkypeForBusiness'; Get-CsPersistentChatState -Identity 'service:p.x' | Select-Object -ExpandProperty PoolState | ForEach-Object ToString }"), "{t}");
     }
 
     #[test]
@@ -238,6 +254,14 @@ mod tests {
             vec!["a.x", "b.x"]
         );
         assert!(parse_active_servers("").unwrap().is_empty());
-        assert!(parse_active_servers("WARNING: x\n").is_err());
+        assert_eq!(
+            parse_active_servers("WARNING: unapproved verbs\r\na.x\r\n").unwrap(),
+            vec!["a.x"]
+        );
+        assert_eq!(
+            stream_records("WARNING: w\nx\nVERBOSE: v\n"),
+            vec!["WARNING: w", "VERBOSE: v"]
+        );
+        assert!(parse_active_servers("Fqdn : a.x\n").is_err());
     }
 }
