@@ -6,7 +6,13 @@
 //! -Name 'Lync'; <cmdlet> } catch { [Console]::Error.WriteLine($_.ToString()); exit 1 }`.
 //! `Stop` turns every error into one the `catch` sees; the catch puts the message on stderr and
 //! exits 1. Progress is silenced because powershell.exe would serialize progress records to a
-//! redirected stderr as CLIXML. Read-backs print one value per line.
+//! redirected stderr as CLIXML. Read-backs print one value per line: `| Select-Object
+//! -ExpandProperty P | ForEach-Object ToString`, so an object-typed value prints as its text, not
+//! as a formatted table. The mirror read-back uses `Get-CsDatabaseMirrorState -DatabaseType
+//! PersistentChat` and its `StateOnPrimary` (`DatabaseInaccessibleOrMirroringNotEnabled` when no
+//! mirror is set up); Microsoft's page lists PersistentChat among the types for Skype for
+//! Business 2015 but not for Lync 2013, so on 2013 this read-back may be refused by the cmdlet:
+//! the caller then treats the mirror as not known to be installed.
 
 use super::quote::{ps_array, ps_quote};
 use super::{ChatError, MirrorSpec, MirrorState, PoolState};
