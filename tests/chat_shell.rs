@@ -317,6 +317,45 @@ fn what_if_changes_nothing_and_records_every_write() {
     assert!(recorded[2].contains("Set-CsPersistentChatActiveServer"));
 }
 
+#[test]
+fn a_hung_chat_shell_is_killed_and_leaves_the_state_usable() {
+    let dir = init_state(POOL);
+    let status = Command::new(bin())
+        .args(["sim", "chat-shell", "--state"])
+        .arg(dir.path())
+        .args(["fault", "--hang-secs", "60"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let before = state(dir.path());
+    let hung = ShellPool::new(
+        Shell::new(shell_argv(dir.path(), "-Command"), Duration::from_secs(2)),
+        Scripts::new("Lync", POOL),
+    );
+    let err = hung.set_pool_state(PoolState::FailedOver).unwrap_err();
+    assert!(matches!(err, ChatError::Timeout { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("Set-CsPersistentChatState did not finish within 2 s"),
+        "{err}"
+    );
+    let after = state(dir.path());
+    assert_eq!(
+        after.pools, before.pools,
+        "the killed shell changed nothing"
+    );
+    assert!(after.log.is_empty());
+    // The hang was used up and no lock was left: the next run goes through at once.
+    assert!(!dir.path().join(".chat-pool.json.lock").exists());
+    assert_eq!(after.fault.hang_secs, 0);
+    let pool = ShellPool::new(
+        shell_for(dir.path(), "-Command"),
+        Scripts::new("Lync", POOL),
+    );
+    pool.set_pool_state(PoolState::FailedOver).unwrap();
+    assert_eq!(state(dir.path()).applied("Set-CsPersistentChatState"), 1);
+}
+
 #[cfg(unix)]
 mod unix_only {
     use super::*;

@@ -88,6 +88,9 @@ pub fn run_script(dir: &Path, text: &str) -> Outcome {
             }
         }
     };
+    if let Err(e) = serve_hang(dir) {
+        return failed(&e);
+    }
     let lock = match StateLock::acquire(dir) {
         Ok(l) => l,
         Err(e) => return failed(&e),
@@ -104,6 +107,24 @@ pub fn run_script(dir: &Path, text: &str) -> Outcome {
         out.exit_code = 1;
     }
     out
+}
+
+/// The hang fault: taken from the state under the lock, then served with the lock released, so
+/// a shell killed while it hangs (the point of the fault) leaves no lock behind.
+fn serve_hang(dir: &Path) -> Result<(), ChatShellError> {
+    let Ok(peek) = ChatShellState::load(dir) else {
+        return Ok(()); // the run itself reports an unreadable state
+    };
+    if peek.fault.hang_secs == 0 {
+        return Ok(());
+    }
+    let lock = StateLock::acquire(dir)?;
+    let mut state = ChatShellState::load(dir)?;
+    let hang = std::mem::take(&mut state.fault.hang_secs);
+    state.save(dir)?;
+    lock.release()?;
+    std::thread::sleep(std::time::Duration::from_secs(hang));
+    Ok(())
 }
 
 /// An error and its causes, `: `-separated.

@@ -71,6 +71,9 @@ pub struct Fault {
     pub fail_next: u32,
     /// Fail them after their change took effect (a lost reply), not before.
     pub after: bool,
+    /// The next shell run sleeps this long before running its script (a hung cmdlet).
+    #[serde(default)]
+    pub hang_secs: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
