@@ -256,6 +256,7 @@ mod tests {
     fn encoded_command_line() {
         let script = Script {
             cmdlet: "Get-X",
+            command: "dir".into(),
             text: "dir".into(),
         };
         let sh = Shell::new(
@@ -284,6 +285,7 @@ mod tests {
         let err = sh
             .run(&Script {
                 cmdlet: "Get-X",
+                command: "x".into(),
                 text: "x".into(),
             })
             .unwrap_err();

@@ -17,10 +17,12 @@
 use super::quote::{ps_array, ps_quote};
 use super::{ChatError, MirrorSpec, MirrorState, PoolState};
 
-/// One script to run: the cmdlet it is about (for messages) and its full text.
+/// One script to run: the cmdlet it is about (for messages), the command line itself (for
+/// reports and the journal), and the full text the shell runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Script {
     pub cmdlet: &'static str,
+    pub command: String,
     pub text: String,
 }
 
@@ -55,7 +57,11 @@ impl Scripts {
              catch {{ [Console]::Error.WriteLine($_.ToString()); exit 1 }}",
             ps_quote(&self.module)
         );
-        Script { cmdlet, text }
+        Script {
+            cmdlet,
+            command: body,
+            text,
+        }
     }
 
     /// Step 5.
@@ -206,7 +212,12 @@ mod tests {
     #[test]
     fn the_runbook_commands() {
         let s = Scripts::new("Lync", "atl-cs-001.litwareinc.com");
-        let t = s.set_pool_state(PoolState::FailedOver).text;
+        let script = s.set_pool_state(PoolState::FailedOver);
+        assert_eq!(
+            script.command,
+            "Set-CsPersistentChatState -Identity 'service:atl-cs-001.litwareinc.com' -PoolState FailedOver -Confirm:$false"
+        );
+        let t = script.text;
         assert!(t.starts_with("$ErrorActionPreference = 'Stop'; "), "{t}");
         assert!(t.contains("try { Import-Module -Name 'Lync'; Set-CsPersistentChatState -Identity 'service:atl-cs-001.litwareinc.com' -PoolState FailedOver -Confirm:$false }"), "{t}");
         assert!(
