@@ -9,7 +9,15 @@
 //! PowerShell itself (binding, unknown command) are PowerShell's; texts of the Lync cmdlets are
 //! the simulator's own wording. Stricter than the real cmdlets: the writes refuse to run without
 //! `-Confirm:$false` (a non-interactive shell cannot prompt), so a runner that forgets it fails.
-//! A fault knob fails the next N Lync cmdlets, before or after they take effect.
+//! A fault knob fails the next N Lync cmdlets, before or after they take effect, or makes the
+//! next run hang.
+//!
+//! Use: `logship sim chat-shell --state DIR init --pool FQDN --server S1 --server S2
+//! [--sql-server SQL]`, then point `chat.shell` at [`shell_command`]`(logship, DIR)`, i.e.
+//! `[logship, "sim", "chat-shell", "--state", DIR, "-NoProfile", "-NonInteractive", "-Command"]`.
+//! `... fault --fail-next N [--after]`, `... fault --hang-secs N` and `... show` (the state as
+//! JSON, with the log of every change) serve tests and drills. One shell runs at a time per state
+//! folder (a lock file); reads never rewrite the state file.
 
 mod cmdlets;
 mod state;
