@@ -9,7 +9,7 @@ use std::time::Duration;
 use logship::chat::{
     ChatError, ChatPool, ChatSettings, MirrorSpec, PoolState, Scripts, Shell, ShellPool, WhatIf,
 };
-use logship::config::{ChatConfig, MirrorConfig};
+use logship::config::{ChatConfig, Config};
 use logship::sim::chat_shell::{self, ChatShellState};
 
 const POOL: &str = "atl-cs-001.litwareinc.com";
@@ -49,22 +49,17 @@ fn shell_argv(dir: &Path, last: &str) -> Vec<String> {
     v
 }
 
+/// The example configuration's `[chat]` section, pointed at the simulator, with a hostile share.
 fn config(dir: &Path, last: &str) -> ChatConfig {
-    ChatConfig {
-        pool_fqdn: POOL.into(),
-        active_servers: SERVERS[..2].iter().map(|s| s.to_string()).collect(),
-        database_site: None,
-        server_sites: Default::default(),
-        mirror: MirrorConfig {
-            sql_server_fqdn: "atl-sql-002.litwareinc.com".into(),
-            sql_instance_name: Some("PC$HAT".into()),
-            file_share: HOSTILE_SHARE.into(),
-            drop_existing_databases_on_mirror: false,
-        },
-        shell: shell_argv(dir, last),
-        module: "Lync".into(),
-        timeout_secs: 60,
-    }
+    let text = include_str!("../fixtures/config.example.toml");
+    let mut c = toml::from_str::<Config>(text).unwrap().chat.unwrap();
+    assert_eq!(c.pool_fqdn, POOL);
+    c.active_servers = SERVERS[..2].iter().map(|s| s.to_string()).collect();
+    c.mirror.sql_instance_name = Some("PC$HAT".into());
+    c.mirror.file_share = HOSTILE_SHARE.into();
+    c.shell = shell_argv(dir, last);
+    c.timeout_secs = 60;
+    c
 }
 
 fn state(dir: &Path) -> ChatShellState {
