@@ -250,26 +250,33 @@ pub trait ChatPool {
     fn set_active_servers(&self, servers: &[String]) -> Result<(), ChatError>;
 }
 
-impl<P: ChatPool + ?Sized> ChatPool for &P {
-    fn pool_state(&self) -> Result<PoolState, ChatError> {
-        (**self).pool_state()
-    }
-    fn set_pool_state(&self, state: PoolState) -> Result<(), ChatError> {
-        (**self).set_pool_state(state)
-    }
-    fn mirror_state(&self) -> Result<MirrorState, ChatError> {
-        (**self).mirror_state()
-    }
-    fn install_mirror(&self, mirror: &MirrorSpec) -> Result<(), ChatError> {
-        (**self).install_mirror(mirror)
-    }
-    fn active_servers(&self) -> Result<Vec<String>, ChatError> {
-        (**self).active_servers()
-    }
-    fn set_active_servers(&self, servers: &[String]) -> Result<(), ChatError> {
-        (**self).set_active_servers(servers)
-    }
+/// Pointers to a pool are pools (so a step can take `&dyn ChatPool`, a `Box` or an `Arc`).
+macro_rules! delegate_pool {
+    ($($ty:ty),*) => {$(
+        impl<P: ChatPool + ?Sized> ChatPool for $ty {
+            fn pool_state(&self) -> Result<PoolState, ChatError> {
+                (**self).pool_state()
+            }
+            fn set_pool_state(&self, state: PoolState) -> Result<(), ChatError> {
+                (**self).set_pool_state(state)
+            }
+            fn mirror_state(&self) -> Result<MirrorState, ChatError> {
+                (**self).mirror_state()
+            }
+            fn install_mirror(&self, mirror: &MirrorSpec) -> Result<(), ChatError> {
+                (**self).install_mirror(mirror)
+            }
+            fn active_servers(&self) -> Result<Vec<String>, ChatError> {
+                (**self).active_servers()
+            }
+            fn set_active_servers(&self, servers: &[String]) -> Result<(), ChatError> {
+                (**self).set_active_servers(servers)
+            }
+        }
+    )*};
 }
+
+delegate_pool!(&P, Box<P>, std::sync::Arc<P>);
 
 #[cfg(test)]
 mod tests {

@@ -173,4 +173,17 @@ mod tests {
         .collect();
         assert_eq!(order, vec![true; 3]);
     }
+
+    #[test]
+    fn pools_travel_to_blocking_threads_and_boxes() {
+        fn send_sync<T: Send + Sync + 'static>() {}
+        send_sync::<crate::chat::ShellPool>();
+        send_sync::<WhatIf<crate::chat::ShellPool>>();
+        let boxed: Box<dyn ChatPool + Send + Sync> =
+            Box::new(WhatIf::new(ReadOnly, Scripts::new("Lync", "p.x")));
+        std::thread::spawn(move || boxed.set_pool_state(PoolState::FailedOver))
+            .join()
+            .unwrap()
+            .unwrap();
+    }
 }
