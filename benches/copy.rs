@@ -79,7 +79,11 @@ fn make_case(root: &Path, c: &Case) -> PathBuf {
 #[derive(Clone, Copy, PartialEq)]
 enum Tool {
     Logship(VerifyMode, usize),
+    /// The engine without fsync: its own speed, apart from the device's write-back (not a mode
+    /// the command offers).
+    LogshipNoFsync(VerifyMode),
     Cp,
+    CpSync,
     Rsync,
     CpB3sum,
     Cat,
@@ -89,7 +93,9 @@ impl Tool {
     fn name(self) -> String {
         match self {
             Tool::Logship(m, w) => format!("logship copy --verify {m} (workers {w})"),
+            Tool::LogshipNoFsync(m) => format!("logship engine --verify {m}, no fsync (bench only)"),
             Tool::Cp => "cp -r".into(),
+            Tool::CpSync => "cp -r; sync (durable like logship)".into(),
             Tool::Rsync => "rsync -a".into(),
             Tool::CpB3sum => "cp -r, then b3sum both sides".into(),
             Tool::Cat => "cat sources > /dev/null".into(),
@@ -110,7 +116,14 @@ fn run(tool: Tool, src: &Path, dest: &Path) -> Option<Duration> {
             let r = copy_files(&jobs, dest, &opts, &NoProgress, &|_| {}, &AtomicBool::new(false)).unwrap();
             r.ok()
         }
+        Tool::LogshipNoFsync(verify) => {
+            let jobs = discover_backups(src).unwrap();
+            let opts = CopyOptions { verify, fsync: false, ..CopyOptions::default() };
+            let r = copy_files(&jobs, dest, &opts, &NoProgress, &|_| {}, &AtomicBool::new(false)).unwrap();
+            r.ok()
+        }
         Tool::Cp => sh(&format!("cp -r {s}/. {d}/")),
+        Tool::CpSync => sh(&format!("cp -r {s}/. {d}/ && sync")),
         Tool::Rsync => sh(&format!("rsync -a {s}/ {d}/")),
         Tool::CpB3sum => sh(&format!("cp -r {s}/. {d}/ && b3sum {s}/* >/dev/null && b3sum {d}/* >/dev/null")),
         Tool::Cat => sh(&format!("cat {s}/* > /dev/null")),
@@ -152,9 +165,12 @@ fn main() {
     let mut tools = vec![
         Tool::Cat,
         Tool::Cp,
+        Tool::CpSync,
         Tool::Logship(VerifyMode::Reread, logship::copy::DEFAULT_WORKERS),
         Tool::Logship(VerifyMode::Disk, logship::copy::DEFAULT_WORKERS),
         Tool::Logship(VerifyMode::Inline, logship::copy::DEFAULT_WORKERS),
+        Tool::LogshipNoFsync(VerifyMode::Reread),
+        Tool::LogshipNoFsync(VerifyMode::Inline),
     ];
     let mut absent = Vec::new();
     for (tool, prog) in [(Tool::Rsync, "rsync"), (Tool::CpB3sum, "b3sum")] {

@@ -75,7 +75,7 @@ fn options(a: &CopyArgs) -> anyhow::Result<CopyOptions> {
         Ok(v) => Some(Duration::from_millis(v.parse().map_err(|_| usage(format!("{THROTTLE_ENV}: not a number")))?)),
         Err(_) => None,
     };
-    Ok(CopyOptions { workers, verify, buffer_size, retries: a.retries, throttle })
+    Ok(CopyOptions { workers, verify, buffer_size, retries: a.retries, throttle, fsync: true })
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

@@ -14,7 +14,7 @@ use tracing::{debug, info_span, warn};
 use super::manifest::{self, now_secs, sync_dir, to_ns, Manifest, ManifestEntry};
 use super::progress::CopyProgress;
 use super::select::{decide, dest_state, remove_leftovers, Action};
-use super::stream::{advise_sequential, drop_cached_pages, hash_file, pump, PumpCfg, PumpError};
+use super::stream::{advise_sequential, drop_cached_pages, hash_file, pump, start_writeback, PumpCfg, PumpError};
 use super::{
     check_dest, part_name, CopyError, CopyJob, CopyOptions, CopyReport, FailedFile, VerifiedBy, VerifiedFile,
     VerifyMode,
@@ -22,6 +22,8 @@ use super::{
 
 /// Progress is reported in batches of this many bytes (and at the end of each file).
 const PROGRESS_BATCH: u64 = 4 << 20;
+/// Writeback of a large file is started every this many bytes (see `start_writeback`).
+const WRITEBACK_STEP: u64 = 8 << 20;
 /// The manifest writer waits this long after a write, so a burst of small files shares one write.
 const MANIFEST_INTERVAL: Duration = Duration::from_millis(50);
 
@@ -325,8 +327,15 @@ fn copy_to_part(sh: &Shared, job: &CopyJob, part: &Path, pool: &mut Vec<Vec<u8>>
     let mut out = OpenOptions::new().write(true).create(true).truncate(true).open(part).map_err(write_err)?;
     let cfg = PumpCfg { buf: sh.opts.buffer_size, throttle: sh.opts.throttle, cancel: sh.cancel };
     let mut unreported = 0u64;
+    let (mut written, mut flushed) = (0u64, 0u64);
+    let fsync = sh.opts.fsync;
     let pumped = pump(&mut src, job.size, &cfg, true, pool, |chunk| {
         out.write_all(chunk)?;
+        written += chunk.len() as u64;
+        if fsync && written - flushed >= WRITEBACK_STEP {
+            start_writeback(&out, flushed, written - flushed);
+            flushed = written;
+        }
         unreported += chunk.len() as u64;
         if unreported >= PROGRESS_BATCH {
             sh.progress.bytes(unreported);
@@ -347,12 +356,16 @@ fn copy_to_part(sh: &Shared, job: &CopyJob, part: &Path, pool: &mut Vec<Vec<u8>>
     if let Ok(t) = before.modified() {
         out.set_modified(t).map_err(write_err)?;
     }
-    out.sync_all().map_err(write_err)?;
+    if sh.opts.fsync {
+        out.sync_all().map_err(write_err)?;
+    }
     drop(out);
     let by = verify(sh, job, part, n, &hash, pool)?;
     let fin = sh.dest.join(&job.name);
     fs::rename(part, &fin).map_err(|source| CopyError::DestWrite { path: fin.clone(), source })?;
-    sync_dir(sh.dest).map_err(|source| CopyError::DestWrite { path: sh.dest.to_path_buf(), source })?;
+    if sh.opts.fsync {
+        sync_dir(sh.dest).map_err(|source| CopyError::DestWrite { path: sh.dest.to_path_buf(), source })?;
+    }
     debug!(mode = %sh.opts.verify, "verified");
     Ok(VerifiedFile { name: job.name.clone(), path: fin, size: n, blake3: hash, by: Some(by) })
 }
