@@ -31,11 +31,19 @@ struct Case {
 }
 
 fn env_f64(name: &str, default: f64) -> f64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn sh(cmd: &str) -> bool {
-    Command::new("sh").arg("-c").arg(cmd).status().map(|s| s.success()).unwrap_or(false)
+    Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
 }
 
 fn have(prog: &str) -> bool {
@@ -93,7 +101,9 @@ impl Tool {
     fn name(self) -> String {
         match self {
             Tool::Logship(m, w) => format!("logship copy --verify {m} (workers {w})"),
-            Tool::LogshipNoFsync(m) => format!("logship engine --verify {m}, no fsync (bench only)"),
+            Tool::LogshipNoFsync(m) => {
+                format!("logship engine --verify {m}, no fsync (bench only)")
+            }
             Tool::Cp => "cp -r".into(),
             Tool::CpSync => "cp -r; sync (durable like logship)".into(),
             Tool::Rsync => "rsync -a".into(),
@@ -112,20 +122,46 @@ fn run(tool: Tool, src: &Path, dest: &Path) -> Option<Duration> {
     let ok = match tool {
         Tool::Logship(verify, workers) => {
             let jobs = discover_backups(src).unwrap();
-            let opts = CopyOptions { workers, verify, ..CopyOptions::default() };
-            let r = copy_files(&jobs, dest, &opts, &NoProgress, &|_| {}, &AtomicBool::new(false)).unwrap();
+            let opts = CopyOptions {
+                workers,
+                verify,
+                ..CopyOptions::default()
+            };
+            let r = copy_files(
+                &jobs,
+                dest,
+                &opts,
+                &NoProgress,
+                &|_| {},
+                &AtomicBool::new(false),
+            )
+            .unwrap();
             r.ok()
         }
         Tool::LogshipNoFsync(verify) => {
             let jobs = discover_backups(src).unwrap();
-            let opts = CopyOptions { verify, fsync: false, ..CopyOptions::default() };
-            let r = copy_files(&jobs, dest, &opts, &NoProgress, &|_| {}, &AtomicBool::new(false)).unwrap();
+            let opts = CopyOptions {
+                verify,
+                fsync: false,
+                ..CopyOptions::default()
+            };
+            let r = copy_files(
+                &jobs,
+                dest,
+                &opts,
+                &NoProgress,
+                &|_| {},
+                &AtomicBool::new(false),
+            )
+            .unwrap();
             r.ok()
         }
         Tool::Cp => sh(&format!("cp -r {s}/. {d}/")),
         Tool::CpSync => sh(&format!("cp -r {s}/. {d}/ && sync")),
         Tool::Rsync => sh(&format!("rsync -a {s}/ {d}/")),
-        Tool::CpB3sum => sh(&format!("cp -r {s}/. {d}/ && b3sum {s}/* >/dev/null && b3sum {d}/* >/dev/null")),
+        Tool::CpB3sum => sh(&format!(
+            "cp -r {s}/. {d}/ && b3sum {s}/* >/dev/null && b3sum {d}/* >/dev/null"
+        )),
         Tool::Cat => sh(&format!("cat {s}/* > /dev/null")),
     };
     let el = t.elapsed();
@@ -142,19 +178,31 @@ fn main() {
     let reps = env_f64("LOGSHIP_BENCH_REPS", 3.0).max(1.0) as usize;
     let is_root = sh("[ \"$(id -u)\" = 0 ]");
     let cold = is_root && env_f64("LOGSHIP_BENCH_COLD", 1.0) != 0.0 && drop_caches();
-    let root = std::env::var_os("LOGSHIP_BENCH_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        let p = std::env::temp_dir().join("logship-bench");
-        if Path::new("/var/tmp").is_dir() {
-            PathBuf::from("/var/tmp/logship-bench")
-        } else {
-            p
-        }
-    });
+    let root = std::env::var_os("LOGSHIP_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let p = std::env::temp_dir().join("logship-bench");
+            if Path::new("/var/tmp").is_dir() {
+                PathBuf::from("/var/tmp/logship-bench")
+            } else {
+                p
+            }
+        });
     fs::create_dir_all(&root).unwrap();
     let count = |n: f64| ((n * scale).round() as usize).max(1);
     let cases = [
-        Case { key: "a", label: format!("(a) {} × 32 MiB", count(64.0)), files: count(64.0), size: 32 << 20 },
-        Case { key: "b", label: format!("(b) {} × 256 KiB", count(2000.0)), files: count(2000.0), size: 256 << 10 },
+        Case {
+            key: "a",
+            label: format!("(a) {} × 32 MiB", count(64.0)),
+            files: count(64.0),
+            size: 32 << 20,
+        },
+        Case {
+            key: "b",
+            label: format!("(b) {} × 256 KiB", count(2000.0)),
+            files: count(2000.0),
+            size: 256 << 10,
+        },
         Case {
             key: "c",
             label: format!("(c) 1 × {} MiB", ((2048.0 * scale) as u64).max(1)),
@@ -187,9 +235,14 @@ fn main() {
         .map(|w| Tool::Logship(VerifyMode::Reread, w))
         .collect();
 
-    eprintln!("logship copy benchmark: scale {scale}, {reps} timed round(s), data in {}", root.display());
+    eprintln!(
+        "logship copy benchmark: scale {scale}, {reps} timed round(s), data in {}",
+        root.display()
+    );
     for p in &absent {
-        eprintln!("baseline absent: {p} not installed (apt-get install rsync / cargo install b3sum)");
+        eprintln!(
+            "baseline absent: {p} not installed (apt-get install rsync / cargo install b3sum)"
+        );
     }
     if !cold {
         eprintln!("cold-cache rows skipped (needs root and LOGSHIP_BENCH_COLD != 0)");
@@ -202,8 +255,11 @@ fn main() {
         for (ci, c) in cases.iter().enumerate() {
             let bytes = c.files as f64 * c.size as f64;
             for &is_cold in modes {
-                let list: Vec<Tool> =
-                    if is_cold { tools.clone() } else { tools.iter().chain(sweep.iter()).copied().collect() };
+                let list: Vec<Tool> = if is_cold {
+                    tools.clone()
+                } else {
+                    tools.iter().chain(sweep.iter()).copied().collect()
+                };
                 for &tool in &list {
                     if is_cold {
                         drop_caches();
@@ -219,7 +275,10 @@ fn main() {
                     };
                     if round > 0 {
                         let mibs = bytes / (1024.0 * 1024.0) / took.as_secs_f64();
-                        results.entry((ci, is_cold, tool.name())).or_default().push(mibs);
+                        results
+                            .entry((ci, is_cold, tool.name()))
+                            .or_default()
+                            .push(mibs);
                     }
                 }
             }
@@ -246,7 +305,9 @@ fn main() {
                 .collect();
             rows.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap());
             for (name, mibs) in rows {
-                let ratio = cp.map(|cp| format!("{:.2}", mibs / cp)).unwrap_or_else(|| "-".into());
+                let ratio = cp
+                    .map(|cp| format!("{:.2}", mibs / cp))
+                    .unwrap_or_else(|| "-".into());
                 let cache = if is_cold { "cold" } else { "warm" };
                 println!("| {} | {cache} | {name} | {mibs:.0} | {ratio} |", c.label);
             }

@@ -8,8 +8,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use logship::copy::{
-    copy_files, discover_backups, part_name, select_uncopied, Action, CopyError, CopyJob, CopyOptions, CopyProgress,
-    CopyReport, Manifest, NoProgress, VerifiedBy, VerifyMode,
+    copy_files, discover_backups, part_name, select_uncopied, Action, CopyError, CopyJob,
+    CopyOptions, CopyProgress, CopyReport, Manifest, NoProgress, VerifiedBy, VerifyMode,
 };
 
 fn bytes(seed: u64, len: usize) -> Vec<u8> {
@@ -37,19 +37,36 @@ fn share(dir: &Path, sizes: &[usize]) -> Vec<CopyJob> {
 
 fn opts(verify: VerifyMode) -> CopyOptions {
     // Small buffers so the multi-buffer (reader + writer thread) path runs on small files.
-    CopyOptions { workers: 3, verify, buffer_size: 64 << 10, ..CopyOptions::default() }
+    CopyOptions {
+        workers: 3,
+        verify,
+        buffer_size: 64 << 10,
+        ..CopyOptions::default()
+    }
 }
 
 fn run(jobs: &[CopyJob], dest: &Path, o: &CopyOptions) -> (CopyReport, Vec<String>) {
     let announced = Mutex::new(Vec::new());
-    let r = copy_files(jobs, dest, o, &NoProgress, &|v| announced.lock().unwrap().push(v.name.clone()), &AtomicBool::new(false))
-        .unwrap();
+    let r = copy_files(
+        jobs,
+        dest,
+        o,
+        &NoProgress,
+        &|v| announced.lock().unwrap().push(v.name.clone()),
+        &AtomicBool::new(false),
+    )
+    .unwrap();
     (r, announced.into_inner().unwrap())
 }
 
 fn assert_same(dest: &Path, jobs: &[CopyJob]) {
     for j in jobs {
-        assert_eq!(fs::read(&j.source).unwrap(), fs::read(dest.join(&j.name)).unwrap(), "{}", j.name);
+        assert_eq!(
+            fs::read(&j.source).unwrap(),
+            fs::read(dest.join(&j.name)).unwrap(),
+            "{}",
+            j.name
+        );
     }
 }
 
@@ -61,12 +78,18 @@ fn copies_are_identical_the_manifest_is_right_and_a_rerun_reads_nothing() {
         assert_eq!(jobs.len(), 6, "only .trn files are candidates");
         let (r, announced) = run(&jobs, d.path(), &opts(verify));
         assert!(r.ok(), "{r:?}");
-        assert_eq!((r.copied.len(), r.skipped.len(), r.verified_by_hash.len()), (6, 0, 0));
+        assert_eq!(
+            (r.copied.len(), r.skipped.len(), r.verified_by_hash.len()),
+            (6, 0, 0)
+        );
         assert_eq!(r.bytes_copied, jobs.iter().map(|j| j.size).sum::<u64>());
         assert_same(d.path(), &jobs);
         let mut sorted = announced.clone();
         sorted.sort();
-        assert_eq!(sorted, jobs.iter().map(|j| j.name.clone()).collect::<Vec<_>>());
+        assert_eq!(
+            sorted,
+            jobs.iter().map(|j| j.name.clone()).collect::<Vec<_>>()
+        );
         let expect_reads = if verify == VerifyMode::Inline { 6 } else { 12 };
         assert_eq!(r.content_reads, expect_reads, "{verify}");
 
@@ -76,21 +99,56 @@ fn copies_are_identical_the_manifest_is_right_and_a_rerun_reads_nothing() {
             let e = &m.files[&j.name];
             let meta = fs::metadata(d.path().join(&j.name)).unwrap();
             assert_eq!(e.size, j.size);
-            assert_eq!(e.blake3, blake3::hash(&fs::read(&j.source).unwrap()).to_hex().to_string());
-            assert_eq!(e.mtime_ns, logship::copy::manifest::to_ns(meta.modified().unwrap()));
+            assert_eq!(
+                e.blake3,
+                blake3::hash(&fs::read(&j.source).unwrap())
+                    .to_hex()
+                    .to_string()
+            );
+            assert_eq!(
+                e.mtime_ns,
+                logship::copy::manifest::to_ns(meta.modified().unwrap())
+            );
             assert_eq!(e.verify, VerifiedBy::from(verify));
             // The copy keeps the source's mtime.
-            assert_eq!(meta.modified().unwrap(), fs::metadata(&j.source).unwrap().modified().unwrap());
+            assert_eq!(
+                meta.modified().unwrap(),
+                fs::metadata(&j.source).unwrap().modified().unwrap()
+            );
         }
-        let names: Vec<_> = fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
-        assert!(!names.iter().any(|n| n.ends_with(".logship-part") || n.ends_with(".tmp")), "{names:?}");
+        let names: Vec<_> = fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(
+            !names
+                .iter()
+                .any(|n| n.ends_with(".logship-part") || n.ends_with(".tmp")),
+            "{names:?}"
+        );
 
         assert!(select_uncopied(&jobs, d.path(), &m).is_empty());
         let (r2, announced2) = run(&jobs, d.path(), &opts(verify));
         assert!(r2.ok());
-        assert_eq!((r2.copied.len(), r2.skipped.len(), r2.content_reads, r2.bytes_copied), (0, 6, 0, 0));
-        assert_eq!(announced2.len(), 6, "already verified files are announced too");
-        assert_eq!(Manifest::load(d.path()).unwrap(), m, "a run with nothing to do leaves the manifest as it was");
+        assert_eq!(
+            (
+                r2.copied.len(),
+                r2.skipped.len(),
+                r2.content_reads,
+                r2.bytes_copied
+            ),
+            (0, 6, 0, 0)
+        );
+        assert_eq!(
+            announced2.len(),
+            6,
+            "already verified files are announced too"
+        );
+        assert_eq!(
+            Manifest::load(d.path()).unwrap(),
+            m,
+            "a run with nothing to do leaves the manifest as it was"
+        );
     }
 }
 
@@ -104,7 +162,10 @@ fn files_in_place_without_a_manifest_entry_are_hashed_not_copied_and_bad_ones_re
     fs::write(d.path().join(&jobs[2].name), b"short").unwrap();
     let m = Manifest::load(d.path()).unwrap();
     let sel = select_uncopied(&jobs, d.path(), &m);
-    let acts: Vec<_> = sel.iter().map(|p| (p.job.name.as_str(), p.action.clone())).collect();
+    let acts: Vec<_> = sel
+        .iter()
+        .map(|p| (p.job.name.as_str(), p.action.clone()))
+        .collect();
     assert_eq!(
         acts,
         vec![
@@ -122,14 +183,24 @@ fn files_in_place_without_a_manifest_entry_are_hashed_not_copied_and_bad_ones_re
     assert_eq!(by_hash, vec!["mgc_000.trn"]);
     assert_eq!(copied, vec!["mgc_001.trn", "mgc_002.trn", "mgc_003.trn"]);
     assert_same(d.path(), &jobs);
-    assert_eq!(Manifest::load(d.path()).unwrap().files["mgc_000.trn"].verify, VerifiedBy::Compared);
+    assert_eq!(
+        Manifest::load(d.path()).unwrap().files["mgc_000.trn"].verify,
+        VerifiedBy::Compared
+    );
 
     // A verified file touched afterwards is no longer vouched for: hashed again, not copied.
-    let f = fs::File::options().write(true).open(d.path().join("mgc_003.trn")).unwrap();
-    f.set_modified(std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000)).unwrap();
+    let f = fs::File::options()
+        .write(true)
+        .open(d.path().join("mgc_003.trn"))
+        .unwrap();
+    f.set_modified(std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000))
+        .unwrap();
     drop(f);
     let (r, _) = run(&jobs, d.path(), &opts(VerifyMode::Reread));
-    assert_eq!((r.skipped.len(), r.verified_by_hash.len(), r.copied.len()), (3, 1, 0));
+    assert_eq!(
+        (r.skipped.len(), r.verified_by_hash.len(), r.copied.len()),
+        (3, 1, 0)
+    );
 }
 
 #[test]
@@ -140,9 +211,20 @@ fn leftover_part_files_are_removed_and_files_are_announced_in_order_with_one_wor
     fs::write(d.path().join(part_name("gone.trn")), b"torn").unwrap();
     let mut reversed = jobs.clone();
     reversed.reverse();
-    let (r, announced) = run(&reversed, d.path(), &CopyOptions { workers: 1, ..opts(VerifyMode::Reread) });
+    let (r, announced) = run(
+        &reversed,
+        d.path(),
+        &CopyOptions {
+            workers: 1,
+            ..opts(VerifyMode::Reread)
+        },
+    );
     assert!(r.ok());
-    assert_eq!(announced, vec!["mgc_002.trn", "mgc_001.trn", "mgc_000.trn"], "the caller's order");
+    assert_eq!(
+        announced,
+        vec!["mgc_002.trn", "mgc_001.trn", "mgc_000.trn"],
+        "the caller's order"
+    );
     assert!(!d.path().join(part_name("gone.trn")).exists());
     assert_same(d.path(), &jobs);
 }
@@ -164,15 +246,25 @@ impl CopyProgress for DeleteOnDone {
 fn a_source_deleted_mid_run_fails_by_name_and_the_others_go_on() {
     let (s, d) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let jobs = share(s.path(), &[100_000, 100_000, 100_000]);
-    let p = DeleteOnDone { after: "mgc_000.trn", victim: jobs[1].source.clone() };
-    let o = CopyOptions { workers: 1, ..opts(VerifyMode::Reread) };
+    let p = DeleteOnDone {
+        after: "mgc_000.trn",
+        victim: jobs[1].source.clone(),
+    };
+    let o = CopyOptions {
+        workers: 1,
+        ..opts(VerifyMode::Reread)
+    };
     let r = copy_files(&jobs, d.path(), &o, &p, &|_| {}, &AtomicBool::new(false)).unwrap();
     assert!(!r.ok());
     assert_eq!(r.copied.len(), 2);
     assert_eq!(r.failed.len(), 1);
     let f = &r.failed[0];
     assert_eq!(f.name, "mgc_001.trn");
-    assert!(matches!(f.error, CopyError::SourceVanished { .. }), "{:?}", f.error);
+    assert!(
+        matches!(f.error, CopyError::SourceVanished { .. }),
+        "{:?}",
+        f.error
+    );
     assert!(f.error.to_string().contains("mgc_001.trn"), "{}", f.error);
     assert!(!d.path().join("mgc_001.trn").exists());
     assert!(!d.path().join(part_name("mgc_001.trn")).exists());
@@ -184,7 +276,11 @@ fn a_source_deleted_while_it_is_read_is_still_copied_whole() {
     let jobs = share(s.path(), &[1 << 20]);
     let original = fs::read(&jobs[0].source).unwrap();
     let part = d.path().join(part_name(&jobs[0].name));
-    let o = CopyOptions { workers: 1, throttle: Some(Duration::from_millis(3)), ..opts(VerifyMode::Reread) };
+    let o = CopyOptions {
+        workers: 1,
+        throttle: Some(Duration::from_millis(3)),
+        ..opts(VerifyMode::Reread)
+    };
     let done = AtomicBool::new(false);
     let r = std::thread::scope(|sc| {
         sc.spawn(|| {
@@ -194,7 +290,15 @@ fn a_source_deleted_while_it_is_read_is_still_copied_whole() {
             }
             let _ = fs::remove_file(&jobs[0].source);
         });
-        let r = copy_files(&jobs, d.path(), &o, &NoProgress, &|_| {}, &AtomicBool::new(false)).unwrap();
+        let r = copy_files(
+            &jobs,
+            d.path(),
+            &o,
+            &NoProgress,
+            &|_| {},
+            &AtomicBool::new(false),
+        )
+        .unwrap();
         done.store(true, Ordering::Relaxed);
         r
     });
@@ -206,7 +310,12 @@ fn a_source_deleted_while_it_is_read_is_still_copied_whole() {
 fn a_source_that_keeps_changing_is_retried_then_reported_and_never_lands() {
     let (s, d) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let jobs = share(s.path(), &[512 << 10, 20_000, 30_000]);
-    let o = CopyOptions { workers: 2, retries: 2, throttle: Some(Duration::from_millis(4)), ..opts(VerifyMode::Reread) };
+    let o = CopyOptions {
+        workers: 2,
+        retries: 2,
+        throttle: Some(Duration::from_millis(4)),
+        ..opts(VerifyMode::Reread)
+    };
     let stop = AtomicBool::new(false);
     let r = std::thread::scope(|sc| {
         sc.spawn(|| {
@@ -214,14 +323,25 @@ fn a_source_that_keeps_changing_is_retried_then_reported_and_never_lands() {
             while !stop.load(Ordering::Relaxed) {
                 // Rewrite in place, same size: only the content and the mtime change.
                 use std::io::{Seek, SeekFrom, Write};
-                let mut f = fs::File::options().write(true).open(&jobs[0].source).unwrap();
+                let mut f = fs::File::options()
+                    .write(true)
+                    .open(&jobs[0].source)
+                    .unwrap();
                 f.seek(SeekFrom::Start(1000)).unwrap();
                 f.write_all(&[i; 100]).unwrap();
                 i = i.wrapping_add(1);
                 std::thread::sleep(Duration::from_millis(5));
             }
         });
-        let r = copy_files(&jobs, d.path(), &o, &NoProgress, &|_| {}, &AtomicBool::new(false)).unwrap();
+        let r = copy_files(
+            &jobs,
+            d.path(),
+            &o,
+            &NoProgress,
+            &|_| {},
+            &AtomicBool::new(false),
+        )
+        .unwrap();
         stop.store(true, Ordering::Relaxed);
         r
     });
@@ -229,8 +349,18 @@ fn a_source_that_keeps_changing_is_retried_then_reported_and_never_lands() {
     assert_eq!(r.failed.len(), 1);
     let f = &r.failed[0];
     assert_eq!((f.name.as_str(), f.attempts), ("mgc_000.trn", 3));
-    assert!(matches!(f.error, CopyError::SourceChanged { .. }), "{:?}", f.error);
-    assert!(f.error.to_string().contains("mgc_000.trn changed while it was copied"), "{}", f.error);
+    assert!(
+        matches!(f.error, CopyError::SourceChanged { .. }),
+        "{:?}",
+        f.error
+    );
+    assert!(
+        f.error
+            .to_string()
+            .contains("mgc_000.trn changed while it was copied"),
+        "{}",
+        f.error
+    );
     assert!(!d.path().join("mgc_000.trn").exists());
     assert!(!d.path().join(part_name("mgc_000.trn")).exists());
 }
@@ -240,13 +370,33 @@ fn cancel_leaves_no_final_name_for_unfinished_files() {
     let (s, d) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let jobs = share(s.path(), &[256 << 10; 6]);
     let cancel = AtomicBool::new(false);
-    let o = CopyOptions { workers: 1, throttle: Some(Duration::from_millis(2)), ..opts(VerifyMode::Reread) };
-    let r = copy_files(&jobs, d.path(), &o, &NoProgress, &|_| cancel.store(true, Ordering::Relaxed), &cancel).unwrap();
+    let o = CopyOptions {
+        workers: 1,
+        throttle: Some(Duration::from_millis(2)),
+        ..opts(VerifyMode::Reread)
+    };
+    let r = copy_files(
+        &jobs,
+        d.path(),
+        &o,
+        &NoProgress,
+        &|_| cancel.store(true, Ordering::Relaxed),
+        &cancel,
+    )
+    .unwrap();
     assert_eq!(r.copied.len(), 1, "{r:?}");
     assert_eq!(r.cancelled.len(), 5);
     assert!(!r.ok());
-    let present: Vec<_> = fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
-    assert!(present.iter().all(|n| n == "mgc_000.trn" || n.starts_with(".logship-manifest")), "{present:?}");
+    let present: Vec<_> = fs::read_dir(d.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(
+        present
+            .iter()
+            .all(|n| n == "mgc_000.trn" || n.starts_with(".logship-manifest")),
+        "{present:?}"
+    );
 }
 
 #[test]
@@ -254,8 +404,39 @@ fn a_missing_or_plain_file_destination_is_refused_up_front() {
     let s = tempfile::tempdir().unwrap();
     let jobs = share(s.path(), &[10]);
     let o = opts(VerifyMode::Reread);
-    let e = copy_files(&jobs, &s.path().join("nope"), &o, &NoProgress, &|_| {}, &AtomicBool::new(false)).unwrap_err();
+    let e = copy_files(
+        &jobs,
+        &s.path().join("nope"),
+        &o,
+        &NoProgress,
+        &|_| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap_err();
     assert!(matches!(e, CopyError::DestMissing { .. }), "{e}");
-    let e = copy_files(&jobs, &jobs[0].source, &o, &NoProgress, &|_| {}, &AtomicBool::new(false)).unwrap_err();
+    let e = copy_files(
+        &jobs,
+        &jobs[0].source,
+        &o,
+        &NoProgress,
+        &|_| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap_err();
     assert!(matches!(e, CopyError::DestNotDir { .. }), "{e}");
+}
+
+#[test]
+fn a_name_given_twice_runs_once_and_the_second_is_reported() {
+    let (s, d) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut jobs = share(s.path(), &[5000, 6000]);
+    jobs.push(CopyJob {
+        name: jobs[0].name.clone(),
+        ..jobs[1].clone()
+    });
+    let (r, _) = run(&jobs, d.path(), &opts(VerifyMode::Reread));
+    assert_eq!(r.copied.len(), 2);
+    assert_eq!(r.failed.len(), 1);
+    assert!(matches!(r.failed[0].error, CopyError::DuplicateName { .. }));
+    assert_same(d.path(), &jobs[..2]);
 }
