@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, info_span, warn};
 
+use super::dirsync::DirSync;
 use super::manifest::{self, now_secs, sync_dir, to_ns, Manifest, ManifestEntry};
 use super::progress::CopyProgress;
 use super::select::{decide, dest_state, remove_leftovers, Action};
@@ -45,6 +46,7 @@ struct Shared<'a> {
     manifest_cv: Condvar,
     report: Mutex<CopyReport>,
     content_reads: AtomicU64,
+    dir_sync: DirSync,
 }
 
 /// Brings `jobs` into `dest`, verified, in the given order, with `opts.workers` threads.
@@ -96,6 +98,7 @@ pub fn copy_files(
             ..CopyReport::default()
         }),
         content_reads: AtomicU64::new(0),
+        dir_sync: DirSync::default(),
     };
     // Two jobs with one name would write the same temporary file: only the first one runs.
     let mut seen = std::collections::HashSet::new();
@@ -483,10 +486,13 @@ fn copy_to_part(
         source,
     })?;
     if sh.opts.fsync {
-        sync_dir(sh.dest).map_err(|source| CopyError::DestWrite {
-            path: sh.dest.to_path_buf(),
-            source,
-        })?;
+        let dest = sh.dest;
+        sh.dir_sync
+            .sync_with(|| sync_dir(dest))
+            .map_err(|source| CopyError::DestWrite {
+                path: sh.dest.to_path_buf(),
+                source,
+            })?;
     }
     debug!(mode = %sh.opts.verify, "verified");
     Ok(VerifiedFile {

@@ -15,6 +15,7 @@
 //!
 //! One writer per copy folder: leftover `.logship-part` files are removed at the start of a run.
 
+mod dirsync;
 pub mod engine;
 pub mod manifest;
 pub mod progress;
