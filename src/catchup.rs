@@ -13,7 +13,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use crate::copy::{self, CopyJob, CopyOptions, CopyReport};
+use crate::copy::{self, CopyOptions, CopyReport};
 use crate::journal::{Event, Journal, JournalError};
 use crate::lsn::Lsn;
 use crate::plan::{self, Gap, Plan, PlanInput};
@@ -281,15 +281,7 @@ async fn run_paused(
 
     // The copy runs on its own threads and announces each verified file.
     let (tx, mut rx) = mpsc::unbounded_channel::<String>();
-    let jobs: Vec<CopyJob> = plan
-        .to_copy
-        .iter()
-        .map(|c| CopyJob {
-            source: c.source.clone(),
-            name: c.name.clone(),
-            size: c.size,
-        })
-        .collect();
+    let jobs = crate::cmd::copy::chain_jobs(&plan);
     let copier = {
         let dest = s.dest_dir.clone();
         let opts = s.copy.clone();

@@ -16,26 +16,23 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-fn bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
+/// A share of `n` synthetic log backups of database mgc, about `size` bytes each, named
+/// `mgc_000.trn`, `mgc_001.trn`, ... in chain order, and one in-flight `.wrk` file.
 fn share(dir: &Path, n: usize, size: usize) {
-    for i in 0..n {
-        fs::write(
-            dir.join(format!("mgc_{i:03}.trn")),
-            bytes(i as u64 + 7, size),
-        )
-        .unwrap();
+    let mut spec = logship::backup::share::ShareSpec::new(dir.join(".gen"), "mgc");
+    spec.logs = n as u32;
+    spec.log_size = size.saturating_sub(40 << 10).max(8 << 10) as u64;
+    let summary = logship::backup::share::write_share(&spec).unwrap();
+    let mut logs: Vec<_> = summary
+        .files
+        .iter()
+        .map(|f| (f.header.first_lsn, f.path.clone()))
+        .collect();
+    logs.sort();
+    for (i, (_, p)) in logs.iter().enumerate() {
+        fs::rename(p, dir.join(format!("mgc_{i:03}.trn"))).unwrap();
     }
+    fs::remove_dir_all(dir.join(".gen")).unwrap();
     fs::write(dir.join("mgc_999.wrk"), b"in flight").unwrap();
 }
 
@@ -92,7 +89,14 @@ fn json_summary_then_a_rerun_that_copies_and_reads_nothing() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(j["files_copied"], 5);
-    assert_eq!(j["bytes"], 750_000);
+    let total: u64 = (0..5)
+        .map(|i| {
+            fs::metadata(s.path().join(format!("mgc_{i:03}.trn")))
+                .unwrap()
+                .len()
+        })
+        .sum();
+    assert_eq!(j["bytes"], total);
     assert_eq!(j["verify"], "reread");
     assert_eq!(j["files_failed"], 0);
     assert!(j["mib_per_s"].as_f64().unwrap() > 0.0);
@@ -240,7 +244,7 @@ fn a_source_it_may_not_read_fails_by_name_and_the_others_are_copied() {
     fs::set_permissions(&locked, fs::Permissions::from_mode(0o000)).unwrap();
     fs::set_permissions(s.path(), fs::Permissions::from_mode(0o755)).unwrap();
     let mut cmd = Command::new(bin());
-    cmd.args(["copy", "--json", "--source"])
+    cmd.args(["copy", "--all", "--json", "--source"])
         .arg(s.path())
         .arg("--dest")
         .arg(d.path());

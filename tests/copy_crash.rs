@@ -77,11 +77,11 @@ fn check_folder(src: &Path, dest: &Path, when: &str) -> BTreeMap<String, String>
 fn sigkill_at_random_points_never_leaves_a_partial_file_and_the_rerun_completes() {
     let (s, d) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let mut rng = Rng(0x5EED_1095_41F0_0D15);
-    for i in 0..FILES {
-        let len = 48 * 1024 + (rng.next() % (352 * 1024)) as usize;
-        let data: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
-        fs::write(s.path().join(format!("mgc_2024010112{i:04}.trn")), data).unwrap();
-    }
+    // Real (synthetic) log backups: `logship copy` picks what to copy from their headers.
+    let mut spec = logship::backup::share::ShareSpec::new(s.path(), "mgc");
+    spec.logs = FILES as u32;
+    spec.log_size = 48 * 1024 + rng.next() % (352 * 1024);
+    logship::backup::share::write_share(&spec).unwrap();
     let mut mid_run = 0;
     for k in 0..KILLS {
         let mut child = copy_cmd(s.path(), d.path())

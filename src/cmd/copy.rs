@@ -13,9 +13,11 @@ use serde_json::json;
 use crate::cli::{CopyArgs, GlobalArgs};
 use crate::config::{format_size, parse_size};
 use crate::copy::{
-    check_dest, copy_files, discover_backups, CopyError, CopyJob, CopyOptions, CopyProgress,
+    check_dest, copy_files, is_backup_name, CopyError, CopyJob, CopyOptions, CopyProgress,
     CopyReport, RateMeter, VerifiedFile, VerifyMode, DEFAULT_BUFFER, DEFAULT_WORKERS,
 };
+use crate::plan::{self, PlanInput};
+use crate::scan::{self, FileKind};
 
 use super::{usage, Status};
 
@@ -69,11 +71,117 @@ pub fn run(g: &GlobalArgs, a: &CopyArgs) -> anyhow::Result<Status> {
     })
 }
 
-/// The files to consider, in copy order. The one place that decides the scope: today every backup
-/// file in the share (`--all` and the default alike); the catch-up scope (the plan's `to_copy`, in
-/// chain order) and `--database` filtering by header replace this function's body.
+/// The files to consider, in copy order, from the backups' own headers.
+///
+/// Default: what the log chain still needs (the plan's chain, in chain order; with no server
+/// to ask, the chain runs from the oldest log found). `--all`: every complete backup of the
+/// database, as the runbook's step 2 literally says, logs in LSN order first. `--database` may be
+/// left out when the share holds backups of one database only.
 fn candidates(a: &CopyArgs) -> anyhow::Result<Vec<CopyJob>> {
-    discover_backups(&a.source).with_context(|| format!("listing {}", a.source.display()))
+    let source = scan::scan(std::slice::from_ref(&a.source));
+    let database = match &a.database {
+        Some(d) => d.clone(),
+        None => only_database(&source)?,
+    };
+    if a.all {
+        let mut sets: Vec<(&crate::backup::BackupHeader, &scan::ScannedFile)> = source
+            .iter()
+            .filter(|f| f.kind == FileKind::Backup)
+            .filter_map(|f| f.headers.as_ref().ok().map(|h| (h, f)))
+            .flat_map(|(hs, f)| hs.iter().map(move |h| (h, f)))
+            .filter(|(h, _)| h.complete && h.database_name.eq_ignore_ascii_case(&database))
+            .collect();
+        sets.sort_by_key(|(h, _)| {
+            (
+                h.backup_type != crate::backup::BackupType::Log,
+                h.first_lsn,
+                h.last_lsn,
+            )
+        });
+        let mut jobs: Vec<CopyJob> = Vec::new();
+        for (_, f) in sets {
+            if !jobs.iter().any(|j| j.source == f.path) {
+                jobs.push(CopyJob {
+                    source: f.path.clone(),
+                    name: f.name(),
+                    size: f.size,
+                });
+            }
+        }
+        // A backup the native reader cannot read (compressed, encrypted, or not readable by this
+        // user) may still be one of the database's: copy it too, so the server can read it or
+        // the failure is reported by name.
+        for f in source
+            .iter()
+            .filter(|f| f.kind == FileKind::Backup && is_backup_name(&f.name()))
+        {
+            if let Err(e) = &f.headers {
+                if e.server_may_read() || matches!(e.kind, crate::backup::ReadErrorKind::Io(_)) {
+                    jobs.push(CopyJob {
+                        source: f.path.clone(),
+                        name: f.name(),
+                        size: f.size,
+                    });
+                }
+            }
+        }
+        return Ok(jobs);
+    }
+    let dest = if a.dest.exists() {
+        scan::scan(std::slice::from_ref(&a.dest))
+    } else {
+        Vec::new()
+    };
+    let p = plan::plan(&PlanInput {
+        database: &database,
+        redo_lsn: None,
+        dest_dir: &a.dest,
+        source: &source,
+        dest: &dest,
+    });
+    for g in &p.gaps {
+        tracing::warn!(
+            "gap in the chain after {}: no log covers LSN {}",
+            g.before.as_deref().unwrap_or("-"),
+            g.from_lsn
+        );
+    }
+    Ok(chain_jobs(&p))
+}
+
+/// The chain's files that the share has, in chain order: those already in the copy folder too,
+/// so the copy engine verifies them (the manifest, or a hash of both sides) before they are used.
+pub fn chain_jobs(p: &plan::Plan) -> Vec<CopyJob> {
+    p.to_apply
+        .iter()
+        .filter_map(|l| {
+            l.source.as_ref().map(|s| CopyJob {
+                source: s.clone(),
+                name: l.name.clone(),
+                size: l.size,
+            })
+        })
+        .collect()
+}
+
+/// The one database whose backups the share holds, when `--database` is not given.
+fn only_database(files: &[scan::ScannedFile]) -> anyhow::Result<String> {
+    let mut names: Vec<String> = files
+        .iter()
+        .filter_map(|f| f.headers.as_ref().ok())
+        .flatten()
+        .map(|h| h.database_name.clone())
+        .collect();
+    names.sort_by_key(|n| n.to_lowercase());
+    names.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+    match names.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err(usage("no readable backup in the source folder")),
+        many => Err(usage(format!(
+            "the share holds backups of several databases ({}): pass --database",
+            many.join(", ")
+        ))),
+    }
 }
 
 fn options(a: &CopyArgs) -> anyhow::Result<CopyOptions> {

@@ -1,7 +1,7 @@
 //! One module per command: turn the flags into a config, call the engine, print the result.
 
 mod catchup;
-mod copy;
+pub(crate) mod copy;
 mod drill;
 pub(crate) mod failover;
 mod gen_share;
