@@ -103,8 +103,25 @@ pub fn read_file(path: &Path) -> Result<Vec<BackupHeader>, ReadError> {
 
 /// Reads every backup set from `r`, naming `path` in the headers and errors.
 pub fn read_headers<R: Read + Seek>(r: R, path: &Path) -> Result<Vec<BackupHeader>, ReadError> {
+    known_versions(read_headers_any_version(r, path)?, path)
+}
+
+/// As [`read_headers`], without refusing software versions outside [`KNOWN_MAJORS`]: for the
+/// simulated server, which plays a SQL Server that knows the version it wrote.
+pub fn read_headers_any_version<R: Read + Seek>(r: R, path: &Path) -> Result<Vec<BackupHeader>, ReadError> {
     let mut src = Window::new(r).map_err(|e| io_error(path, e))?;
     walk(&mut src, path, false)
+}
+
+/// Layouts were checked for [`KNOWN_MAJORS`] only; others go to the server's RESTORE HEADERONLY.
+fn known_versions(headers: Vec<BackupHeader>, path: &Path) -> Result<Vec<BackupHeader>, ReadError> {
+    match headers.iter().find(|h| !KNOWN_MAJORS.contains(&h.software_version.major)) {
+        Some(h) => Err(ReadError {
+            path: path.to_path_buf(),
+            kind: ReadErrorKind::UnknownVersion { major: h.software_version.major },
+        }),
+        None => Ok(headers),
+    }
 }
 
 /// Reads the whole file sequentially, as RESTORE LOG does, checking every block and stream
@@ -268,11 +285,6 @@ fn header(path: &Path, set: Set, media: &Media) -> Result<BackupHeader, ReadErro
         (Some(s), None) | (None, Some(s)) => s,
         (None, None) => return Err(ReadErrorKind::NoMetadata { offset: set.offset }),
     };
-    if !KNOWN_MAJORS.contains(&scin.version.major) {
-        return Err(ReadErrorKind::UnknownVersion {
-            major: scin.version.major,
-        });
-    }
     let diff = scin.backup_type.is_differential();
     Ok(BackupHeader {
         path: path.to_path_buf(),

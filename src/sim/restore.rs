@@ -122,7 +122,15 @@ async fn open_headers(path: &str) -> Result<Vec<BackupHeader>, Msg> {
     if let Err(e) = tokio::fs::metadata(&p).await {
         return Err(cannot_open(path, &e));
     }
-    let res = tokio::task::spawn_blocking(move || crate::backup::read_file(Path::new(&p))).await;
+    // A server reads the backups of its own version and older: no version is unknown to it.
+    let res = tokio::task::spawn_blocking(move || {
+        let f = std::fs::File::open(&p).map_err(|e| crate::backup::ReadError {
+            path: p.clone().into(),
+            kind: crate::backup::ReadErrorKind::Io(e.to_string()),
+        })?;
+        crate::backup::read_headers_any_version(f, Path::new(&p))
+    })
+    .await;
     match res {
         Ok(Ok(h)) if !h.is_empty() => Ok(h),
         _ => Err(bad_media(path)),
