@@ -42,7 +42,9 @@ async fn still_serves(sim: &Sim) {
 }
 
 fn lcg(seed: &mut u64) -> u8 {
-    *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    *seed = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     (*seed >> 33) as u8
 }
 
@@ -60,11 +62,15 @@ async fn garbage_truncation_and_bad_lengths() {
     }
     // a truncated packet, then the client goes away
     let mut s = TcpStream::connect(sim.addr).await.unwrap();
-    s.write_all(&packet(18, 1, &prelogin_payload())[..10]).await.unwrap();
+    s.write_all(&packet(18, 1, &prelogin_payload())[..10])
+        .await
+        .unwrap();
     drop(s);
     // a truncated packet on a connection that stays open does not block anyone
     let mut held = TcpStream::connect(sim.addr).await.unwrap();
-    held.write_all(&[18, 1, 0, 100, 0, 0, 1, 0, 1, 2, 3]).await.unwrap();
+    held.write_all(&[18, 1, 0, 100, 0, 0, 1, 0, 1, 2, 3])
+        .await
+        .unwrap();
     still_serves(&sim).await;
     // lengths below the header size and above the largest packet
     for len in [0u16, 7, 0xffff, 40000] {
@@ -78,11 +84,15 @@ async fn garbage_truncation_and_bad_lengths() {
     }
     // a PRELOGIN option pointing outside the message
     let mut s = TcpStream::connect(sim.addr).await.unwrap();
-    s.write_all(&packet(18, 1, &[1, 0x7f, 0, 0, 1, 0xff])).await.unwrap();
+    s.write_all(&packet(18, 1, &[1, 0x7f, 0, 0, 1, 0xff]))
+        .await
+        .unwrap();
     until_closed(&mut s).await;
     // a message of another type before login
     let mut s = TcpStream::connect(sim.addr).await.unwrap();
-    s.write_all(&packet(1, 1, &batch_payload("SELECT 1"))).await.unwrap();
+    s.write_all(&packet(1, 1, &batch_payload("SELECT 1")))
+        .await
+        .unwrap();
     until_closed(&mut s).await;
     still_serves(&sim).await;
     drop(held);
@@ -99,11 +109,17 @@ async fn login7_offsets_outside_the_packet() {
         bad[at..at + 2].copy_from_slice(&0xfff0u16.to_le_bytes());
         bad[at + 2..at + 4].copy_from_slice(&200u16.to_le_bytes());
         let mut s = TcpStream::connect(sim.addr).await.unwrap();
-        s.write_all(&packet(18, 1, &prelogin_payload())).await.unwrap();
+        s.write_all(&packet(18, 1, &prelogin_payload()))
+            .await
+            .unwrap();
         s.write_all(&packet(16, 1, &bad)).await.unwrap();
         let got = until_closed(&mut s).await;
         // only the PRELOGIN answer came back: no LOGINACK
-        assert_eq!(got.len(), login::prelogin_response().len() + 8, "field {at}: only the PRELOGIN answer");
+        assert_eq!(
+            got.len(),
+            login::prelogin_response().len() + 8,
+            "field {at}: only the PRELOGIN answer"
+        );
     }
     // a LOGIN7 shorter than its fixed part
     let mut s = TcpStream::connect(sim.addr).await.unwrap();
@@ -127,7 +143,10 @@ async fn a_message_claiming_100_mb_is_refused() {
         }
         sent += body.len();
     }
-    assert!(sent < 100 << 20, "the server stopped reading long before 100 MB");
+    assert!(
+        sent < 100 << 20,
+        "the server stopped reading long before 100 MB"
+    );
     let _ = until_closed(&mut raw.s).await;
 
     // a PLP parameter whose chunk claims 100 MB inside a small RPC: an error, the session goes on
@@ -142,7 +161,10 @@ async fn a_message_claiming_100_mb_is_refused() {
     b.extend([b'a'; 64]);
     raw.send(3, &b).await;
     let r = raw.response().await.unwrap();
-    assert_eq!(r.msgs.iter().map(|m| m.number).collect::<Vec<_>>(), vec![8009]);
+    assert_eq!(
+        r.msgs.iter().map(|m| m.number).collect::<Vec<_>>(),
+        vec![8009]
+    );
     raw.batch("SET NOCOUNT ON").await;
     let r = raw.response().await.unwrap();
     assert!(r.msgs.is_empty() && r.done_status == vec![0]);
@@ -159,7 +181,9 @@ async fn a_thousand_connections_opened_and_dropped() {
         for k in 0..100 {
             let addr = sim.addr;
             tasks.push(tokio::spawn(async move {
-                let Ok(mut s) = TcpStream::connect(addr).await else { return };
+                let Ok(mut s) = TcpStream::connect(addr).await else {
+                    return;
+                };
                 match (round + k) % 3 {
                     0 => {}
                     1 => {

@@ -38,7 +38,15 @@ impl SimProcess {
         let dir = tempfile::tempdir().unwrap();
         let bin = assert_cmd::cargo::cargo_bin("logship");
         let st = Command::new(&bin)
-            .args(["sim", "init", "--database", "RestoreTimeClean", "--redo-lsn", "39000000048800071", "--state"])
+            .args([
+                "sim",
+                "init",
+                "--database",
+                "RestoreTimeClean",
+                "--redo-lsn",
+                "39000000048800071",
+                "--state",
+            ])
             .arg(dir.path())
             .env("LOGSHIP_SIM_PASSWORD", PASSWORD)
             .status()
@@ -51,14 +59,25 @@ impl SimProcess {
             .spawn()
             .unwrap();
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
         let port = line.trim().rsplit(':').next().unwrap().parse().unwrap();
         SimProcess { child, port, dir }
     }
 
     fn history(&self) -> Vec<String> {
         let st = logship::sim::state::load(self.dir.path()).unwrap();
-        st.history.iter().map(|h| Path::new(&h.path).file_name().unwrap().to_string_lossy().into_owned()).collect()
+        st.history
+            .iter()
+            .map(|h| {
+                Path::new(&h.path)
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect()
     }
 }
 
@@ -74,7 +93,9 @@ fn freetds_tsql() {
     if Command::new("tsql").arg("-C").output().is_err() {
         return missing("FreeTDS tsql (Debian freetds-bin)");
     }
-    let Some(s) = samples() else { return eprintln!("skipped: ../shared/samples not found") };
+    let Some(s) = samples() else {
+        return eprintln!("skipped: ../shared/samples not found");
+    };
     let sim = SimProcess::start();
     let log1 = s.join("RestoreTimeClean_1.trn");
     let gap = s.join("RestoreTimeClean2_1.trn");
@@ -88,23 +109,53 @@ fn freetds_tsql() {
         gap.display()
     );
     let mut child = Command::new("tsql")
-        .args(["-H", "127.0.0.1", "-p", &sim.port.to_string(), "-U", "failover", "-o", "q"])
+        .args([
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &sim.port.to_string(),
+            "-U",
+            "failover",
+            "-o",
+            "q",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("RestoreTimeClean\tRESTORING\t0"), "{text}");
     assert!(text.contains("master\tONLINE\t0"), "{text}");
-    assert!(text.contains("BackupName\tBackupDescription\tBackupType"), "{text}");
-    assert!(text.contains("39000000047400001\t39000000054100001"), "{text}");
+    assert!(
+        text.contains("BackupName\tBackupDescription\tBackupType"),
+        "{text}"
+    );
+    assert!(
+        text.contains("39000000047400001\t39000000054100001"),
+        "{text}"
+    );
     assert!(text.contains("25 percent processed."), "{text}");
-    assert!(text.contains("RESTORE LOG successfully processed 13 pages"), "{text}");
+    assert!(
+        text.contains("RESTORE LOG successfully processed 13 pages"),
+        "{text}"
+    );
     assert!(text.contains("Msg 4305 (severity 16"), "{text}");
-    assert!(text.contains("which is too recent to apply to the database"), "{text}");
+    assert!(
+        text.contains("which is too recent to apply to the database"),
+        "{text}"
+    );
     assert_eq!(sim.history(), ["RestoreTimeClean_1.trn"]);
 }
 
@@ -135,11 +186,16 @@ with pytds.connect(server='127.0.0.1', port=port, user='failover', password=os.e
 #[test]
 fn python_tds() {
     let py = Path::new("/usr/bin/python3");
-    let has = Command::new(py).args(["-c", "import pytds"]).output().is_ok_and(|o| o.status.success());
+    let has = Command::new(py)
+        .args(["-c", "import pytds"])
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !has {
         return missing("python-tds for /usr/bin/python3 (Debian python3-tds)");
     }
-    let Some(s) = samples() else { return eprintln!("skipped: ../shared/samples not found") };
+    let Some(s) = samples() else {
+        return eprintln!("skipped: ../shared/samples not found");
+    };
     let sim = SimProcess::start();
     let out = Command::new(py)
         .args(["-c", PY, &sim.port.to_string()])
@@ -148,12 +204,25 @@ fn python_tds() {
         .env("SIM_PW", PASSWORD)
         .output()
         .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("('RestoreTimeClean', 'RESTORING', False)"), "{text}");
+    assert!(
+        text.contains("('RestoreTimeClean', 'RESTORING', False)"),
+        "{text}"
+    );
     assert!(text.contains("REDO 39000000048800071"), "{text}");
-    assert!(text.contains("HDR 2 39000000047400001 39000000054100001 RestoreTimeClean"), "{text}");
+    assert!(
+        text.contains("HDR 2 39000000047400001 39000000054100001 RestoreTimeClean"),
+        "{text}"
+    );
     assert!(text.contains("REDO 39000000054100001"), "{text}");
-    assert!(text.contains("ERR ") && text.contains("which is too recent to apply to the database"), "{text}");
+    assert!(
+        text.contains("ERR ") && text.contains("which is too recent to apply to the database"),
+        "{text}"
+    );
     assert_eq!(sim.history(), ["RestoreTimeClean_1.trn"]);
 }

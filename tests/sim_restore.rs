@@ -29,13 +29,24 @@ fn sample(name: &str) -> String {
 const FULL_CHECKPOINT: u128 = 39000000048800071;
 
 fn rtc() -> Scenario {
-    let mut sc = Scenario::new("RestoreTimeClean", Lsn::from_decimal(FULL_CHECKPOINT).unwrap(), "/share", "/copy", PASSWORD);
+    let mut sc = Scenario::new(
+        "RestoreTimeClean",
+        Lsn::from_decimal(FULL_CHECKPOINT).unwrap(),
+        "/share",
+        "/copy",
+        PASSWORD,
+    );
     sc.server_name = "WIN-JNMR8KM0U3B\\SQL2016".into();
     sc
 }
 
 fn redo(sim: &Sim) -> u128 {
-    sim.state().db("RestoreTimeClean").unwrap().redo_start_lsn.unwrap().to_decimal()
+    sim.state()
+        .db("RestoreTimeClean")
+        .unwrap()
+        .redo_start_lsn
+        .unwrap()
+        .to_decimal()
 }
 
 #[tokio::test]
@@ -45,7 +56,13 @@ async fn headeronly_columns_and_values() {
     }
     let (sim, _d) = Sim::with(&rtc()).await;
     let mut c = sim.client().await;
-    let rs = c.query("RESTORE HEADERONLY FROM DISK = @P1", &[&sample("RestoreTimeClean_2.trn")]).await.unwrap();
+    let rs = c
+        .query(
+            "RESTORE HEADERONLY FROM DISK = @P1",
+            &[&sample("RestoreTimeClean_2.trn")],
+        )
+        .await
+        .unwrap();
     let rows = rs.into_first_result().await.unwrap();
     assert_eq!(rows.len(), 1);
     let r = &rows[0];
@@ -53,20 +70,44 @@ async fn headeronly_columns_and_values() {
     assert_eq!(
         names[..19],
         [
-            "BackupName", "BackupDescription", "BackupType", "ExpirationDate", "Compressed", "Position",
-            "DeviceType", "UserName", "ServerName", "DatabaseName", "DatabaseVersion", "DatabaseCreationDate",
-            "BackupSize", "FirstLSN", "LastLSN", "CheckpointLSN", "DatabaseBackupLSN", "BackupStartDate",
+            "BackupName",
+            "BackupDescription",
+            "BackupType",
+            "ExpirationDate",
+            "Compressed",
+            "Position",
+            "DeviceType",
+            "UserName",
+            "ServerName",
+            "DatabaseName",
+            "DatabaseVersion",
+            "DatabaseCreationDate",
+            "BackupSize",
+            "FirstLSN",
+            "LastLSN",
+            "CheckpointLSN",
+            "DatabaseBackupLSN",
+            "BackupStartDate",
             "BackupFinishDate"
         ]
     );
-    for n in ["SoftwareVersionMajor", "SoftwareVersionMinor", "SoftwareVersionBuild", "DifferentialBaseLSN", "BackupSetGUID"] {
+    for n in [
+        "SoftwareVersionMajor",
+        "SoftwareVersionMinor",
+        "SoftwareVersionBuild",
+        "DifferentialBaseLSN",
+        "BackupSetGUID",
+    ] {
         assert!(names.contains(&n), "{n}");
     }
     let num = |k: &str| r.get::<tiberius::numeric::Numeric, _>(k).unwrap().value();
     assert_eq!(r.get::<i16, _>("BackupType"), Some(2));
     assert_eq!(r.get::<i16, _>("Position"), Some(1));
     assert_eq!(r.get::<&str, _>("DatabaseName"), Some("RestoreTimeClean"));
-    assert_eq!(r.get::<&str, _>("ServerName"), Some("WIN-JNMR8KM0U3B\\SQL2016"));
+    assert_eq!(
+        r.get::<&str, _>("ServerName"),
+        Some("WIN-JNMR8KM0U3B\\SQL2016")
+    );
     assert_eq!(num("FirstLSN"), 39000000054100001);
     assert_eq!(num("LastLSN"), 39000000057100001);
     assert_eq!(num("CheckpointLSN"), 39000000054300002);
@@ -75,7 +116,9 @@ async fn headeronly_columns_and_values() {
     assert_eq!(r.get::<i32, _>("SoftwareVersionBuild"), Some(5081));
     assert_eq!(r.get::<i32, _>("DatabaseVersion"), Some(852));
     assert!(r.get::<uuid::Uuid, _>("BackupSetGUID").is_some());
-    assert!(r.get::<tiberius::numeric::Numeric, _>("DifferentialBaseLSN").is_none());
+    assert!(r
+        .get::<tiberius::numeric::Numeric, _>("DifferentialBaseLSN")
+        .is_none());
 }
 
 #[tokio::test]
@@ -86,11 +129,22 @@ async fn restore_log_chain_rules() {
     let (sim, _d) = Sim::with(&rtc()).await;
     let mut c = sim.client().await;
     let restore = "RESTORE LOG @P1 FROM DISK = @P2 WITH NORECOVERY, STATS = 5";
-    c.execute(restore, &[&"RestoreTimeClean", &sample("RestoreTimeClean_1.trn")]).await.unwrap();
+    c.execute(
+        restore,
+        &[&"RestoreTimeClean", &sample("RestoreTimeClean_1.trn")],
+    )
+    .await
+    .unwrap();
     assert_eq!(redo(&sim), 39000000054100001);
 
     // the same log again: too early
-    let (n, class, m) = server_error(c.execute(restore, &[&"RestoreTimeClean", &sample("RestoreTimeClean_1.trn")]).await);
+    let (n, class, m) = server_error(
+        c.execute(
+            restore,
+            &[&"RestoreTimeClean", &sample("RestoreTimeClean_1.trn")],
+        )
+        .await,
+    );
     assert_eq!((n, class), (4326, 16));
     assert_eq!(
         m,
@@ -98,7 +152,13 @@ async fn restore_log_chain_rules() {
          A more recent log backup that includes LSN 39000000054100001 can be restored."
     );
     // a log after a gap: too recent
-    let (n, class, m) = server_error(c.execute(restore, &[&"RestoreTimeClean", &sample("RestoreTimeClean2_1.trn")]).await);
+    let (n, class, m) = server_error(
+        c.execute(
+            restore,
+            &[&"RestoreTimeClean", &sample("RestoreTimeClean2_1.trn")],
+        )
+        .await,
+    );
     assert_eq!((n, class), (4305, 16));
     assert_eq!(
         m,
@@ -106,9 +166,21 @@ async fn restore_log_chain_rules() {
          An earlier log backup that includes LSN 39000000054100001 can be restored."
     );
     // a full backup is no log; another database's log is refused
-    let (n, _, m) = server_error(c.execute(restore, &[&"RestoreTimeClean", &sample("RestoreTimeClean.bak")]).await);
+    let (n, _, m) = server_error(
+        c.execute(
+            restore,
+            &[&"RestoreTimeClean", &sample("RestoreTimeClean.bak")],
+        )
+        .await,
+    );
     assert_eq!(n, 3135, "{m}");
-    let (n, _, m) = server_error(c.execute(restore, &[&"RestoreTimeClean", &sample("test_LOG_20160629_141500.trn")]).await);
+    let (n, _, m) = server_error(
+        c.execute(
+            restore,
+            &[&"RestoreTimeClean", &sample("test_LOG_20160629_141500.trn")],
+        )
+        .await,
+    );
     assert_eq!(n, 3154, "{m}");
 
     // literal form, STANDBY
@@ -125,19 +197,45 @@ async fn restore_log_chain_rules() {
     .unwrap();
     assert!(undo.exists());
     let q = "SELECT name, state_desc, is_in_standby FROM sys.databases WHERE name = @P1";
-    assert_eq!(rows(&mut c, q, &[&"RestoreTimeClean"]).await, vec![vec!["RestoreTimeClean", "RESTORING", "1"]]);
-    c.execute(restore, &[&"RestoreTimeClean", &sample("RestoreTimeClean_3.trn")]).await.unwrap();
+    assert_eq!(
+        rows(&mut c, q, &[&"RestoreTimeClean"]).await,
+        vec![vec!["RestoreTimeClean", "RESTORING", "1"]]
+    );
+    c.execute(
+        restore,
+        &[&"RestoreTimeClean", &sample("RestoreTimeClean_3.trn")],
+    )
+    .await
+    .unwrap();
     assert_eq!(redo(&sim), 39000000058800001);
     assert_eq!(rows(&mut c, q, &[&"RestoreTimeClean"]).await[0][2], "0");
 
     let h = sim.state().history;
-    let names: Vec<&str> = h.iter().map(|e| e.path.rsplit('/').next().unwrap()).collect();
-    assert_eq!(names, ["RestoreTimeClean_1.trn", "RestoreTimeClean_2.trn", "RestoreTimeClean_3.trn"]);
+    let names: Vec<&str> = h
+        .iter()
+        .map(|e| e.path.rsplit('/').next().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "RestoreTimeClean_1.trn",
+            "RestoreTimeClean_2.trn",
+            "RestoreTimeClean_3.trn"
+        ]
+    );
     for w in h.windows(2) {
-        assert_eq!(w[0].last_lsn, w[1].first_lsn, "applied in chain order, once each");
+        assert_eq!(
+            w[0].last_lsn, w[1].first_lsn,
+            "applied in chain order, once each"
+        );
     }
-    c.execute("RESTORE DATABASE @P1 WITH RECOVERY", &[&"RestoreTimeClean"]).await.unwrap();
-    assert_eq!(rows(&mut c, q, &[&"RestoreTimeClean"]).await[0][1], "ONLINE");
+    c.execute("RESTORE DATABASE @P1 WITH RECOVERY", &[&"RestoreTimeClean"])
+        .await
+        .unwrap();
+    assert_eq!(
+        rows(&mut c, q, &[&"RestoreTimeClean"]).await[0][1],
+        "ONLINE"
+    );
 }
 
 /// Raw client: the 3211 messages of a throttled restore come in packets sent before the end.
@@ -159,14 +257,31 @@ async fn progress_messages_arrive_while_restoring() {
     let r = raw.response().await.unwrap();
     let pct: Vec<&RawMsg> = r.msgs.iter().filter(|m| m.number == 3211).collect();
     let texts: Vec<&str> = pct.iter().map(|m| m.text.as_str()).collect();
-    assert_eq!(texts, (1..=10).map(|k| format!("{} percent processed.", k * 10)).collect::<Vec<_>>());
-    let early_packets: std::collections::BTreeSet<usize> =
-        pct.iter().filter(|m| !m.in_last_packet).map(|m| m.packet).collect();
-    assert!(early_packets.len() >= 3, "3211 spread over packets sent during the restore: {early_packets:?}");
+    assert_eq!(
+        texts,
+        (1..=10)
+            .map(|k| format!("{} percent processed.", k * 10))
+            .collect::<Vec<_>>()
+    );
+    let early_packets: std::collections::BTreeSet<usize> = pct
+        .iter()
+        .filter(|m| !m.in_last_packet)
+        .map(|m| m.packet)
+        .collect();
+    assert!(
+        early_packets.len() >= 3,
+        "3211 spread over packets sent during the restore: {early_packets:?}"
+    );
     let n4035 = r.msgs.iter().find(|m| m.number == 4035).unwrap();
     assert!(n4035.text.starts_with("Processed 13 pages for database 'RestoreTimeClean', file 'RestoreTimeClean_log' on file 1."));
     let n3014 = r.msgs.iter().find(|m| m.number == 3014).unwrap();
-    assert!(n3014.text.starts_with("RESTORE LOG successfully processed 13 pages in "), "{}", n3014.text);
+    assert!(
+        n3014
+            .text
+            .starts_with("RESTORE LOG successfully processed 13 pages in "),
+        "{}",
+        n3014.text
+    );
     assert!(r.msgs.iter().all(|m| !m.error && m.class == 0));
     assert_eq!(r.done_status.last().map(|s| s & 0x02), Some(0));
 }
@@ -182,11 +297,16 @@ async fn percent_complete_from_another_connection() {
     let (sim, _d) = Sim::with(&sc).await;
     let mut a = sim.client().await;
     let mut b = sim.client().await;
-    let spid: i32 = rows(&mut a, "SELECT @@SPID", &[]).await[0][0].parse().unwrap();
+    let spid: i32 = rows(&mut a, "SELECT @@SPID", &[]).await[0][0]
+        .parse()
+        .unwrap();
     let path = sample("RestoreTimeClean_1.trn");
     let db = "RestoreTimeClean";
     let params: [&dyn tiberius::ToSql; 2] = [&db, &path];
-    let restore = a.execute("RESTORE LOG @P1 FROM DISK = @P2 WITH NORECOVERY, STATS = 5", &params);
+    let restore = a.execute(
+        "RESTORE LOG @P1 FROM DISK = @P2 WITH NORECOVERY, STATS = 5",
+        &params,
+    );
     let watch = async {
         let q = "SELECT session_id, command, percent_complete FROM sys.dm_exec_requests WHERE session_id = @P1";
         loop {
@@ -227,7 +347,11 @@ async fn attention_rolls_back_the_restore() {
     assert_eq!(st & 1, 0, "a progress packet, not the end");
     raw.attention().await;
     let r = raw.response().await.unwrap();
-    assert!(r.done_status.iter().any(|s| s & 0x20 != 0), "DONE with DONE_ATTN: {:?}", r.done_status);
+    assert!(
+        r.done_status.iter().any(|s| s & 0x20 != 0),
+        "DONE with DONE_ATTN: {:?}",
+        r.done_status
+    );
     let db = sim.state().db("RestoreTimeClean").cloned().unwrap();
     assert_eq!(db.redo_start_lsn.unwrap().to_decimal(), FULL_CHECKPOINT);
     assert_eq!(db.interrupted, None);
@@ -259,7 +383,10 @@ async fn killed_client_leaves_consistent_lsn() {
     let (sim, _d) = Sim::with(&sc).await;
     let (mut raw, _) = Raw::login(sim.addr, "failover", PASSWORD).await;
     let p1 = sample("RestoreTimeClean_1.trn");
-    raw.batch(&format!("RESTORE LOG [RestoreTimeClean] FROM DISK = N'{p1}' WITH NORECOVERY, STATS = 5")).await;
+    raw.batch(&format!(
+        "RESTORE LOG [RestoreTimeClean] FROM DISK = N'{p1}' WITH NORECOVERY, STATS = 5"
+    ))
+    .await;
     let (st, _) = raw.read_packet().await.unwrap();
     assert_eq!(st & 1, 0);
     drop(raw);
@@ -273,15 +400,27 @@ async fn killed_client_leaves_consistent_lsn() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let db = db.expect("restore abandoned");
-    assert_eq!(db.redo_start_lsn.unwrap().to_decimal(), FULL_CHECKPOINT, "not between two LSNs");
+    assert_eq!(
+        db.redo_start_lsn.unwrap().to_decimal(),
+        FULL_CHECKPOINT,
+        "not between two LSNs"
+    );
     let mut c = sim.client().await;
     let restore = "RESTORE LOG @P1 FROM DISK = @P2 WITH NORECOVERY";
     let (n, _, m) = server_error(c.execute(restore, &[&"RestoreTimeClean", &p1]).await);
     assert_eq!(n, 4319);
     assert!(m.contains(&p1));
-    c.execute("RESTORE LOG @P1 FROM DISK = @P2 WITH NORECOVERY, RESTART", &[&"RestoreTimeClean", &p1]).await.unwrap();
+    c.execute(
+        "RESTORE LOG @P1 FROM DISK = @P2 WITH NORECOVERY, RESTART",
+        &[&"RestoreTimeClean", &p1],
+    )
+    .await
+    .unwrap();
     assert_eq!(redo(&sim), 39000000054100001);
-    assert_eq!(sim.state().db("RestoreTimeClean").unwrap().interrupted, None);
+    assert_eq!(
+        sim.state().db("RestoreTimeClean").unwrap().interrupted,
+        None
+    );
 }
 
 /// The connection is gone once no RESTORE holds the database (a new one gets past 3101).
@@ -302,7 +441,12 @@ async fn drop_fault_cuts_the_connection() {
     let (sim, _d) = Sim::with(&sc).await;
     let mut c = sim.client().await;
     let p1 = sample("RestoreTimeClean_1.trn");
-    let r = c.execute("RESTORE LOG @P1 FROM DISK = @P2 WITH NORECOVERY, STATS = 10", &[&"RestoreTimeClean", &p1]).await;
+    let r = c
+        .execute(
+            "RESTORE LOG @P1 FROM DISK = @P2 WITH NORECOVERY, STATS = 10",
+            &[&"RestoreTimeClean", &p1],
+        )
+        .await;
     assert!(r.is_err(), "connection dropped: {r:?}");
     let st = sim.state();
     assert_eq!(st.faults.drop_at_percent, None, "the fault fires once");

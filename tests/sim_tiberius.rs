@@ -12,14 +12,19 @@ use uuid::Uuid;
 async fn login_and_server_identity() {
     let (sim, _d) = Sim::with(&scenario()).await;
     let (n, class, m) = server_error(sim.client_as("failover", "wrong").await);
-    assert_eq!((n, class, m.as_str()), (18456, 14, "Login failed for user 'failover'."));
+    assert_eq!(
+        (n, class, m.as_str()),
+        (18456, 14, "Login failed for user 'failover'.")
+    );
     let (n, _, m) = server_error(sim.client_as("sa", PASSWORD).await);
     assert_eq!((n, m.as_str()), (18456, "Login failed for user 'sa'."));
 
     let mut c = sim.client().await;
     let v = rows(&mut c, "SELECT @@VERSION", &[]).await;
     assert!(v[0][0].starts_with("Microsoft SQL Server 2016"), "{v:?}");
-    let spid: i64 = rows(&mut c, "select @@spid", &[]).await[0][0].parse().unwrap();
+    let spid: i64 = rows(&mut c, "select @@spid", &[]).await[0][0]
+        .parse()
+        .unwrap();
     assert!(spid >= 51);
     let pv = rows(&mut c, "SELECT SERVERPROPERTY('ProductVersion')", &[]).await;
     assert_eq!(pv, vec![vec!["13.0.5081.1".to_string()]]);
@@ -36,9 +41,17 @@ async fn databases_and_redo_lsn() {
     let (sim, _d) = Sim::with(&scenario()).await;
     let mut c = sim.client().await;
     let q = "SELECT name, state_desc, is_in_standby FROM sys.databases WHERE name = @P1";
-    assert_eq!(rows(&mut c, q, &[&"mgc"]).await, vec![vec!["mgc", "RESTORING", "0"]]);
+    assert_eq!(
+        rows(&mut c, q, &[&"mgc"]).await,
+        vec![vec!["mgc", "RESTORING", "0"]]
+    );
     assert_eq!(rows(&mut c, q, &[&"nosuch"]).await.len(), 0);
-    let all = rows(&mut c, "SELECT name, state_desc, is_in_standby FROM sys.databases", &[]).await;
+    let all = rows(
+        &mut c,
+        "SELECT name, state_desc, is_in_standby FROM sys.databases",
+        &[],
+    )
+    .await;
     let names: Vec<&str> = all.iter().map(|r| r[0].as_str()).collect();
     assert_eq!(names, ["master", "tempdb", "model", "msdb", "mgc"]);
     let star = rows(&mut c, "select * from [sys].[databases]", &[]).await;
@@ -46,7 +59,13 @@ async fn databases_and_redo_lsn() {
     assert_eq!(star[4][0..4], ["mgc", "5", "1", "RESTORING"]);
 
     let q = "SELECT redo_start_lsn, redo_start_fork_guid FROM sys.master_files WHERE database_id = DB_ID(@P1) AND file_id = 1";
-    let mut stream = c.query(q, &[&"mgc"]).await.unwrap().into_first_result().await.unwrap();
+    let mut stream = c
+        .query(q, &[&"mgc"])
+        .await
+        .unwrap()
+        .into_first_result()
+        .await
+        .unwrap();
     let row = stream.remove(0);
     let lsn: tiberius::numeric::Numeric = row.get(0).unwrap();
     assert_eq!(lsn.value() as u128, REDO.to_decimal());
@@ -54,7 +73,10 @@ async fn databases_and_redo_lsn() {
     let fork: Uuid = row.get(1).unwrap();
     assert_eq!(fork, scenario().fork_guid);
     // master is online: NULL
-    assert_eq!(rows(&mut c, q, &[&"master"]).await, vec![vec!["NULL", "NULL"]]);
+    assert_eq!(
+        rows(&mut c, q, &[&"master"]).await,
+        vec![vec!["NULL", "NULL"]]
+    );
 }
 
 #[tokio::test]
@@ -64,7 +86,10 @@ async fn standby_scenario_is_in_standby() {
     let (sim, _d) = Sim::with(&sc).await;
     let mut c = sim.client().await;
     let q = "SELECT name, state_desc, is_in_standby FROM sys.databases WHERE name = N'mgc'";
-    assert_eq!(rows(&mut c, q, &[]).await, vec![vec!["mgc", "RESTORING", "1"]]);
+    assert_eq!(
+        rows(&mut c, q, &[]).await,
+        vec![vec!["mgc", "RESTORING", "1"]]
+    );
 }
 
 #[tokio::test]
@@ -80,15 +105,24 @@ async fn sessions_kill_and_reconnect() {
     assert_eq!(ids, vec![vec!["51"], vec!["52"], vec!["53"]]);
 
     // recovery refused while they are there
-    let (n, class, m) = server_error(c.execute("RESTORE DATABASE @P1 WITH RECOVERY", &[&"mgc"]).await);
+    let (n, class, m) = server_error(
+        c.execute("RESTORE DATABASE @P1 WITH RECOVERY", &[&"mgc"])
+            .await,
+    );
     assert_eq!((n, class), (3101, 16));
-    assert_eq!(m, "Exclusive access could not be obtained because the database is in use.");
+    assert_eq!(
+        m,
+        "Exclusive access could not be obtained because the database is in use."
+    );
 
     for id in ["51", "52", "53"] {
         c.execute(format!("KILL {id}"), &[]).await.unwrap();
     }
     let (n, class, m) = server_error(c.execute("KILL 57", &[]).await);
-    assert_eq!((n, class, m.as_str()), (6106, 16, "Process ID 57 is not an active process ID."));
+    assert_eq!(
+        (n, class, m.as_str()),
+        (6106, 16, "Process ID 57 is not an active process ID.")
+    );
     let (n, _, _) = server_error(c.execute("KILL 51", &[]).await);
     assert_eq!(n, 6106);
 
@@ -104,7 +138,11 @@ async fn sessions_kill_and_reconnect() {
     assert_eq!(back.len(), 1, "the reconnecting session came back");
     let new_id: u16 = back[0][0].parse().unwrap();
     assert!(new_id > 53);
-    assert!(sim.state().sessions.iter().any(|s| s.spid == new_id && s.reconnect));
+    assert!(sim
+        .state()
+        .sessions
+        .iter()
+        .any(|s| s.spid == new_id && s.reconnect));
 
     c.execute(format!("KILL {new_id}"), &[]).await.unwrap();
     // recovery wins the race when it comes before the reconnection
@@ -125,7 +163,12 @@ async fn sessions_kill_and_reconnect() {
         }
     }
     assert!(recovered);
-    let st = rows(&mut c, "SELECT name, state_desc, is_in_standby FROM sys.databases WHERE name = @P1", &[&"mgc"]).await;
+    let st = rows(
+        &mut c,
+        "SELECT name, state_desc, is_in_standby FROM sys.databases WHERE name = @P1",
+        &[&"mgc"],
+    )
+    .await;
     assert_eq!(st[0][1], "ONLINE");
     let lsn = rows(
         &mut c,
@@ -151,15 +194,26 @@ async fn kill_ends_a_real_connection() {
         &[&b_spid.parse::<i32>().unwrap()],
     )
     .await;
-    assert_eq!(req, vec![vec![b_spid.clone(), "AWAITING COMMAND".into(), "0".into()]]);
+    assert_eq!(
+        req,
+        vec![vec![b_spid.clone(), "AWAITING COMMAND".into(), "0".into()]]
+    );
     a.execute(format!("KILL {b_spid}"), &[]).await.unwrap();
-    assert!(b.simple_query("SELECT @@SPID").await.is_err() || b.simple_query("SELECT @@SPID").await.is_err());
+    assert!(
+        b.simple_query("SELECT @@SPID").await.is_err()
+            || b.simple_query("SELECT @@SPID").await.is_err()
+    );
     let me = a_spid(&mut a).await;
     let (n, _, m) = server_error(a.execute("KILL @P1", &[&me]).await);
-    assert_eq!((n, m.as_str()), (6104, "Cannot use KILL to kill your own process."));
+    assert_eq!(
+        (n, m.as_str()),
+        (6104, "Cannot use KILL to kill your own process.")
+    );
 }
 
-async fn a_spid(c: &mut tiberius::Client<tokio_util::compat::Compat<tokio::net::TcpStream>>) -> i32 {
+async fn a_spid(
+    c: &mut tiberius::Client<tokio_util::compat::Compat<tokio::net::TcpStream>>,
+) -> i32 {
     rows(c, "SELECT @@SPID", &[]).await[0][0].parse().unwrap()
 }
 
@@ -174,40 +228,114 @@ async fn msdb_log_shipping_jobs_and_delete() {
         ON d.secondary_id = s.secondary_id WHERE d.secondary_database = @P1";
     let r = rows(&mut c, join, &[&"mgc"]).await;
     assert_eq!(r.len(), 1);
-    assert_eq!(r[0][1..7], ["ATL-SQL-001", "mgc", r"\\backupsrv\mgc_logship", r"D:\LSCopy\mgc", "4320", "NULL"]);
+    assert_eq!(
+        r[0][1..7],
+        [
+            "ATL-SQL-001",
+            "mgc",
+            r"\\backupsrv\mgc_logship",
+            r"D:\LSCopy\mgc",
+            "4320",
+            "NULL"
+        ]
+    );
     assert_eq!(r[0][9..], ["0", "0", "NULL", "0"]);
     let copy_job: Uuid = r[0][7].parse().unwrap();
     let restore_job: Uuid = r[0][8].parse().unwrap();
 
     let jq = "SELECT job_id, name, enabled FROM msdb.dbo.sysjobs WHERE job_id = @P1";
     let j = rows(&mut c, jq, &[&copy_job]).await;
-    assert_eq!(j, vec![vec![copy_job.to_string(), "LSCopy_ATL-SQL-001_mgc".into(), "1".into()]]);
-    c.execute("EXEC msdb.dbo.sp_update_job @job_id = @P1, @enabled = @P2", &[&copy_job, &false]).await.unwrap();
-    c.execute(format!("exec msdb.dbo.sp_update_job @job_id = N'{restore_job}', @enabled = 0"), &[]).await.unwrap();
+    assert_eq!(
+        j,
+        vec![vec![
+            copy_job.to_string(),
+            "LSCopy_ATL-SQL-001_mgc".into(),
+            "1".into()
+        ]]
+    );
+    c.execute(
+        "EXEC msdb.dbo.sp_update_job @job_id = @P1, @enabled = @P2",
+        &[&copy_job, &false],
+    )
+    .await
+    .unwrap();
+    c.execute(
+        format!("exec msdb.dbo.sp_update_job @job_id = N'{restore_job}', @enabled = 0"),
+        &[],
+    )
+    .await
+    .unwrap();
     assert_eq!(rows(&mut c, jq, &[&copy_job]).await[0][2], "0");
     assert_eq!(rows(&mut c, jq, &[&restore_job]).await[0][2], "0");
-    c.execute("EXEC msdb.dbo.sp_update_job @job_id = @P1, @enabled = @P2", &[&copy_job, &1i32]).await.unwrap();
+    c.execute(
+        "EXEC msdb.dbo.sp_update_job @job_id = @P1, @enabled = @P2",
+        &[&copy_job, &1i32],
+    )
+    .await
+    .unwrap();
     assert_eq!(rows(&mut c, jq, &[&copy_job]).await[0][2], "1");
     let unknown = Uuid::from_u128(7);
-    let (n, class, m) =
-        server_error(c.execute("EXEC msdb.dbo.sp_update_job @job_id = @P1, @enabled = @P2", &[&unknown, &true]).await);
+    let (n, class, m) = server_error(
+        c.execute(
+            "EXEC msdb.dbo.sp_update_job @job_id = @P1, @enabled = @P2",
+            &[&unknown, &true],
+        )
+        .await,
+    );
     assert_eq!((n, class), (14262, 16));
     assert!(m.contains("does not exist"), "{m}");
 
-    assert_eq!(rows(&mut c, "SELECT * FROM msdb.dbo.log_shipping_secondary", &[]).await.len(), 1);
-    assert_eq!(rows(&mut c, "SELECT * FROM msdb.dbo.log_shipping_secondary_databases", &[]).await.len(), 1);
-    assert_eq!(rows(&mut c, "SELECT * FROM msdb.dbo.log_shipping_monitor_secondary", &[]).await.len(), 1);
+    assert_eq!(
+        rows(&mut c, "SELECT * FROM msdb.dbo.log_shipping_secondary", &[])
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(
+        rows(
+            &mut c,
+            "SELECT * FROM msdb.dbo.log_shipping_secondary_databases",
+            &[]
+        )
+        .await
+        .len(),
+        1
+    );
+    assert_eq!(
+        rows(
+            &mut c,
+            "SELECT * FROM msdb.dbo.log_shipping_monitor_secondary",
+            &[]
+        )
+        .await
+        .len(),
+        1
+    );
 
     // the runbook's literal form
-    c.execute("exec sp_delete_log_shipping_secondary_database N'mgc'", &[]).await.unwrap();
-    assert_eq!(rows(&mut c, join, &[&"mgc"]).await.len(), 0);
-    assert_eq!(rows(&mut c, "SELECT * FROM msdb.dbo.log_shipping_secondary", &[]).await.len(), 0);
-    assert_eq!(rows(&mut c, jq, &[&copy_job]).await.len(), 0, "jobs removed with the last database");
-    assert_eq!(rows(&mut c, jq, &[&restore_job]).await.len(), 0);
-    // again, through the parameter form: nothing left, no error
-    c.execute("EXEC master.dbo.sp_delete_log_shipping_secondary_database @secondary_database = @P1", &[&"mgc"])
+    c.execute("exec sp_delete_log_shipping_secondary_database N'mgc'", &[])
         .await
         .unwrap();
+    assert_eq!(rows(&mut c, join, &[&"mgc"]).await.len(), 0);
+    assert_eq!(
+        rows(&mut c, "SELECT * FROM msdb.dbo.log_shipping_secondary", &[])
+            .await
+            .len(),
+        0
+    );
+    assert_eq!(
+        rows(&mut c, jq, &[&copy_job]).await.len(),
+        0,
+        "jobs removed with the last database"
+    );
+    assert_eq!(rows(&mut c, jq, &[&restore_job]).await.len(), 0);
+    // again, through the parameter form: nothing left, no error
+    c.execute(
+        "EXEC master.dbo.sp_delete_log_shipping_secondary_database @secondary_database = @P1",
+        &[&"mgc"],
+    )
+    .await
+    .unwrap();
     // the database itself is untouched
     let st = sim.state();
     assert!(st.db("mgc").is_some());
@@ -224,7 +352,11 @@ async fn errors_for_unsupported_and_bad_restores() {
     let missing = d.path().join("nope.trn");
     let p = missing.to_str().unwrap();
     let (n, class, m) = server_error(
-        c.execute("RESTORE LOG @P1 FROM DISK = @P2 WITH NORECOVERY, STATS = 5", &[&"mgc", &p]).await,
+        c.execute(
+            "RESTORE LOG @P1 FROM DISK = @P2 WITH NORECOVERY, STATS = 5",
+            &[&"mgc", &p],
+        )
+        .await,
     );
     assert_eq!((n, class), (3201, 16));
     assert_eq!(m, format!("Cannot open backup device '{p}'. Operating system error 2(The system cannot find the file specified.)."));
@@ -237,13 +369,28 @@ async fn errors_for_unsupported_and_bad_restores() {
     let (n, class, m) = server_error(c.query("RESTORE HEADERONLY FROM DISK = @P1", &[&j]).await);
     assert_eq!((n, class), (3241, 16));
     assert_eq!(m, format!("The media family on device '{j}' is incorrectly formed. SQL Server cannot process this media family."));
-    let (n, _, _) = server_error(c.execute(format!("RESTORE LOG [mgc] FROM DISK = N'{j}' WITH NORECOVERY"), &[]).await);
+    let (n, _, _) = server_error(
+        c.execute(
+            format!("RESTORE LOG [mgc] FROM DISK = N'{j}' WITH NORECOVERY"),
+            &[],
+        )
+        .await,
+    );
     assert_eq!(n, 3241);
 
-    let (n, class, m) = server_error(c.execute("RESTORE LOG [master] FROM DISK = @P1 WITH NORECOVERY", &[&j]).await);
+    let (n, class, m) = server_error(
+        c.execute(
+            "RESTORE LOG [master] FROM DISK = @P1 WITH NORECOVERY",
+            &[&j],
+        )
+        .await,
+    );
     assert_eq!((n, class), (3117, 16));
     assert!(m.starts_with("The log or differential backup cannot be restored"));
-    let (n, _, m) = server_error(c.execute("RESTORE LOG [nodb] FROM DISK = @P1 WITH NORECOVERY", &[&j]).await);
+    let (n, _, m) = server_error(
+        c.execute("RESTORE LOG [nodb] FROM DISK = @P1 WITH NORECOVERY", &[&j])
+            .await,
+    );
     assert_eq!(n, 3118, "{m}");
 
     // a failed restore changes nothing and the connection keeps serving
@@ -259,8 +406,13 @@ async fn interrupted_restore_needs_restart() {
     logship::sim::state::save(dir.path(), &st).unwrap();
     let sim = Sim::start(dir.path()).await;
     let mut c = sim.client().await;
-    let (n, class, m) =
-        server_error(c.execute("RESTORE LOG @P1 FROM DISK = @P2 WITH NORECOVERY", &[&"mgc", &"/nonexistent.trn"]).await);
+    let (n, class, m) = server_error(
+        c.execute(
+            "RESTORE LOG @P1 FROM DISK = @P2 WITH NORECOVERY",
+            &[&"mgc", &"/nonexistent.trn"],
+        )
+        .await,
+    );
     assert_eq!((n, class), (4319, 16));
     assert_eq!(
         m,
@@ -269,7 +421,11 @@ async fn interrupted_restore_needs_restart() {
     );
     // WITH RESTART goes past that check (and fails later, on the missing device)
     let (n, _, _) = server_error(
-        c.execute("RESTORE LOG @P1 FROM DISK = @P2 WITH NORECOVERY, RESTART", &[&"mgc", &"/nonexistent.trn"]).await,
+        c.execute(
+            "RESTORE LOG @P1 FROM DISK = @P2 WITH NORECOVERY, RESTART",
+            &[&"mgc", &"/nonexistent.trn"],
+        )
+        .await,
     );
     assert_eq!(n, 3201);
 }
@@ -281,10 +437,16 @@ async fn fault_fails_next_restores_with_3101() {
     let (sim, _d) = Sim::with(&sc).await;
     let mut c = sim.client().await;
     for _ in 0..2 {
-        let (n, _, _) = server_error(c.execute("RESTORE LOG mgc FROM DISK = '/x.trn' WITH NORECOVERY", &[]).await);
+        let (n, _, _) = server_error(
+            c.execute("RESTORE LOG mgc FROM DISK = '/x.trn' WITH NORECOVERY", &[])
+                .await,
+        );
         assert_eq!(n, 3101);
     }
-    let (n, _, _) = server_error(c.execute("RESTORE LOG mgc FROM DISK = '/x.trn' WITH NORECOVERY", &[]).await);
+    let (n, _, _) = server_error(
+        c.execute("RESTORE LOG mgc FROM DISK = '/x.trn' WITH NORECOVERY", &[])
+            .await,
+    );
     assert_eq!(n, 3201, "the fault is used up");
     assert_eq!(sim.state().faults.fail_restores_3101, 0);
 }
@@ -295,14 +457,24 @@ async fn restart_keeps_state() {
     logship::sim::state::init(dir.path(), &scenario()).unwrap();
     let sim = Sim::start(dir.path()).await;
     let mut c = sim.client().await;
-    c.execute("exec sp_delete_log_shipping_secondary_database N'mgc'", &[]).await.unwrap();
+    c.execute("exec sp_delete_log_shipping_secondary_database N'mgc'", &[])
+        .await
+        .unwrap();
     drop(c);
     sim.stop().await;
     let sim = Sim::start(dir.path()).await;
     let mut c = sim.client().await;
-    assert_eq!(rows(&mut c, "SELECT * FROM msdb.dbo.log_shipping_secondary", &[]).await.len(), 0);
+    assert_eq!(
+        rows(&mut c, "SELECT * FROM msdb.dbo.log_shipping_secondary", &[])
+            .await
+            .len(),
+        0
+    );
     let q = "SELECT name, state_desc, is_in_standby FROM sys.databases WHERE name = @P1";
-    assert_eq!(rows(&mut c, q, &[&"mgc"]).await, vec![vec!["mgc", "RESTORING", "0"]]);
+    assert_eq!(
+        rows(&mut c, q, &[&"mgc"]).await,
+        vec![vec!["mgc", "RESTORING", "0"]]
+    );
 }
 
 #[tokio::test]
@@ -311,11 +483,17 @@ async fn large_messages_cross_packets_both_ways() {
     let mut c = sim.client().await;
     // a statement far larger than one 4096-byte packet, padded with a comment
     let pad = "x".repeat(20_000);
-    let q = format!("SELECT name, state_desc, is_in_standby FROM sys.databases /* {pad} */ WHERE name = @P1");
+    let q = format!(
+        "SELECT name, state_desc, is_in_standby FROM sys.databases /* {pad} */ WHERE name = @P1"
+    );
     assert_eq!(rows(&mut c, &q, &[&"mgc"]).await.len(), 1);
     // a parameter beyond 4000 characters travels as nvarchar(max) (PLP)
     let long = "y".repeat(5000);
-    let r = rows(&mut c, "SELECT name, state_desc, is_in_standby FROM sys.databases WHERE name = @P1", &[&long.as_str()])
-        .await;
+    let r = rows(
+        &mut c,
+        "SELECT name, state_desc, is_in_standby FROM sys.databases WHERE name = @P1",
+        &[&long.as_str()],
+    )
+    .await;
     assert!(r.is_empty());
 }

@@ -20,9 +20,13 @@ pub fn run(_g: &GlobalArgs, a: SimArgs) -> anyhow::Result<Status> {
             Ok(Status::Done)
         }
         None => {
-            let dir = a.state.ok_or_else(|| usage("logship sim needs --state DIR (create one with `logship sim init`)"))?;
+            let dir = a.state.ok_or_else(|| {
+                usage("logship sim needs --state DIR (create one with `logship sim init`)")
+            })?;
             state::load(&dir)?;
-            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind(&a.listen)
                     .await
@@ -43,8 +47,11 @@ pub fn run(_g: &GlobalArgs, a: SimArgs) -> anyhow::Result<Status> {
 }
 
 fn init(a: &SimInitArgs) -> anyhow::Result<Status> {
-    let password = std::env::var(PASSWORD_ENV)
-        .map_err(|_| usage(format!("set the login's password in the environment variable {PASSWORD_ENV}")))?;
+    let password = std::env::var(PASSWORD_ENV).map_err(|_| {
+        usage(format!(
+            "set the login's password in the environment variable {PASSWORD_ENV}"
+        ))
+    })?;
     let redo = Lsn::from_str(&a.redo_lsn).map_err(|e| usage(e.to_string()))?;
     if a.reconnecting > a.sessions {
         return Err(usage("--reconnecting cannot exceed --sessions"));
@@ -62,7 +69,12 @@ fn init(a: &SimInitArgs) -> anyhow::Result<Status> {
     sc.reconnecting_sessions = a.reconnecting;
     sc.reconnect_after_ms = a.reconnect_after_ms;
     sc.restore_mib_per_s = a.restore_mib_per_s;
-    sc.faults = Faults { drop_at_percent: a.drop_at_percent, fail_restores_3101: a.fail_3101, slow_ms: a.slow_ms };
-    state::init(&a.state, &sc).with_context(|| format!("writing the scenario into {}", a.state.display()))?;
+    sc.faults = Faults {
+        drop_at_percent: a.drop_at_percent,
+        fail_restores_3101: a.fail_3101,
+        slow_ms: a.slow_ms,
+    };
+    state::init(&a.state, &sc)
+        .with_context(|| format!("writing the scenario into {}", a.state.display()))?;
     Ok(Status::Done)
 }

@@ -24,7 +24,12 @@ pub struct Msg {
 }
 
 pub fn msg(number: u32, state: u8, class: u8, text: impl Into<String>) -> Msg {
-    Msg { number, state, class, text: text.into() }
+    Msg {
+        number,
+        state,
+        class,
+        text: text.into(),
+    }
 }
 
 /// 3013, the message that follows every failed RESTORE.
@@ -53,8 +58,17 @@ impl Shared {
     pub fn open(dir: PathBuf) -> Result<Arc<Shared>, StateError> {
         let mut st = state::load(&dir)?;
         // Pending reconnections do not survive a restart; sessions already back do.
-        st.sessions.retain(|s| st.databases.iter().any(|d| d.name.eq_ignore_ascii_case(&s.database)));
-        Ok(Arc::new(Shared { dir, state: Mutex::new(st), conns: Mutex::new(HashMap::new()), busy: Mutex::new(Vec::new()) }))
+        st.sessions.retain(|s| {
+            st.databases
+                .iter()
+                .any(|d| d.name.eq_ignore_ascii_case(&s.database))
+        });
+        Ok(Arc::new(Shared {
+            dir,
+            state: Mutex::new(st),
+            conns: Mutex::new(HashMap::new()),
+            busy: Mutex::new(Vec::new()),
+        }))
     }
 
     pub fn state(&self) -> MutexGuard<'_, SimState> {
@@ -69,7 +83,8 @@ impl Shared {
     pub fn mutate<R>(&self, f: impl FnOnce(&mut SimState) -> R) -> Result<R, Msg> {
         let mut st = self.state();
         let r = f(&mut st);
-        state::save(&self.dir, &st).map_err(|e| msg(50000, 1, 16, format!("logship sim: saving state: {e}")))?;
+        state::save(&self.dir, &st)
+            .map_err(|e| msg(50000, 1, 16, format!("logship sim: saving state: {e}")))?;
         Ok(r)
     }
 
@@ -88,11 +103,17 @@ pub struct Done {
 
 fn rows(rs: ResultSet, out: &mut Tokens) -> Done {
     out.result_set(&rs);
-    Done { rows: Some(rs.rows.len() as u64), select: true }
+    Done {
+        rows: Some(rs.rows.len() as u64),
+        select: true,
+    }
 }
 
 fn none() -> Done {
-    Done { rows: None, select: false }
+    Done {
+        rows: None,
+        select: false,
+    }
 }
 
 /// The connection executing a statement.
@@ -126,24 +147,49 @@ pub fn sessions_in(shared: &Shared, db: &str, me: u16) -> Vec<u16> {
         .filter(|s| s.database.eq_ignore_ascii_case(db))
         .map(|s| s.spid)
         .collect();
-    ids.extend(shared.conns().iter().filter(|(id, c)| **id != me && c.database.eq_ignore_ascii_case(db)).map(|(id, _)| *id));
+    ids.extend(
+        shared
+            .conns()
+            .iter()
+            .filter(|(id, c)| **id != me && c.database.eq_ignore_ascii_case(db))
+            .map(|(id, _)| *id),
+    );
     ids.sort_unstable();
     ids
 }
 
-pub fn exec_simple(cx: &mut Ctx<'_>, stmt: &super::sql::Statement, out: &mut Tokens) -> Result<Done, Vec<Msg>> {
+pub fn exec_simple(
+    cx: &mut Ctx<'_>,
+    stmt: &super::sql::Statement,
+    out: &mut Tokens,
+) -> Result<Done, Vec<Msg>> {
     use super::sql::Statement as S;
     let shared = cx.shared;
     match stmt {
         S::Version => {
             let v = version_string(&shared.state().server_name);
-            Ok(rows(ResultSet { columns: vec![col("", nv(300))], rows: vec![vec![v.into()]] }, out))
+            Ok(rows(
+                ResultSet {
+                    columns: vec![col("", nv(300))],
+                    rows: vec![vec![v.into()]],
+                },
+                out,
+            ))
         }
         S::Spid => Ok(rows(
-            ResultSet { columns: vec![col("", T::SmallInt)], rows: vec![vec![Cell::Int(cx.spid as i64)]] },
+            ResultSet {
+                columns: vec![col("", T::SmallInt)],
+                rows: vec![vec![Cell::Int(cx.spid as i64)]],
+            },
             out,
         )),
-        S::SelectOne(n) => Ok(rows(ResultSet { columns: vec![col("", T::Int)], rows: vec![vec![Cell::Int(*n)]] }, out)),
+        S::SelectOne(n) => Ok(rows(
+            ResultSet {
+                columns: vec![col("", T::Int)],
+                rows: vec![vec![Cell::Int(*n)]],
+            },
+            out,
+        )),
         S::ServerProperty(p) => {
             let server = shared.state().server_name.clone();
             let v: Option<String> = match p.to_ascii_lowercase().as_str() {
@@ -155,7 +201,13 @@ pub fn exec_simple(cx: &mut Ctx<'_>, stmt: &super::sql::Statement, out: &mut Tok
                 "engineedition" => Some("3".into()),
                 _ => None,
             };
-            Ok(rows(ResultSet { columns: vec![col("", T::NVarChar(128))], rows: vec![vec![v.into()]] }, out))
+            Ok(rows(
+                ResultSet {
+                    columns: vec![col("", T::NVarChar(128))],
+                    rows: vec![vec![v.into()]],
+                },
+                out,
+            ))
         }
         S::Set => Ok(none()),
         S::Use(db) => {
@@ -168,13 +220,22 @@ pub fn exec_simple(cx: &mut Ctx<'_>, stmt: &super::sql::Statement, out: &mut Tok
                     927,
                     2,
                     14,
-                    format!("Database '{}' cannot be opened. It is in the middle of a restore.", d.name),
+                    format!(
+                        "Database '{}' cannot be opened. It is in the middle of a restore.",
+                        d.name
+                    ),
                 )]);
             }
             let (new, old) = (d.name.clone(), cx.database.clone());
             drop(st);
             out.env_change(1, &new, &old);
-            out.info(5701, 1, 0, &format!("Changed database context to '{new}'."), "");
+            out.info(
+                5701,
+                1,
+                0,
+                &format!("Changed database context to '{new}'."),
+                "",
+            );
             *cx.database = new.clone();
             if let Some(c) = shared.conns().get_mut(&cx.spid) {
                 c.database = new;
@@ -183,7 +244,10 @@ pub fn exec_simple(cx: &mut Ctx<'_>, stmt: &super::sql::Statement, out: &mut Tok
         }
         S::Databases { name, star } => {
             let st = shared.state();
-            let dbs = st.databases.iter().filter(|d| name.as_ref().is_none_or(|n| d.name.eq_ignore_ascii_case(n)));
+            let dbs = st
+                .databases
+                .iter()
+                .filter(|d| name.as_ref().is_none_or(|n| d.name.eq_ignore_ascii_case(n)));
             let rs = if *star {
                 ResultSet {
                     columns: vec![
@@ -204,16 +268,31 @@ pub fn exec_simple(cx: &mut Ctx<'_>, stmt: &super::sql::Statement, out: &mut Tok
                                 d.state.desc().into(),
                                 Cell::Bit(d.state == DbState::Standby),
                                 Cell::Bit(d.state == DbState::Standby),
-                                if d.id == 2 || d.id == 1 || d.id == 4 { "SIMPLE" } else { "FULL" }.into(),
+                                if d.id == 2 || d.id == 1 || d.id == 4 {
+                                    "SIMPLE"
+                                } else {
+                                    "FULL"
+                                }
+                                .into(),
                             ]
                         })
                         .collect(),
                 }
             } else {
                 ResultSet {
-                    columns: vec![col("name", nv(128)), col("state_desc", nv(60)), col("is_in_standby", T::Bit)],
+                    columns: vec![
+                        col("name", nv(128)),
+                        col("state_desc", nv(60)),
+                        col("is_in_standby", T::Bit),
+                    ],
                     rows: dbs
-                        .map(|d| vec![d.name.clone().into(), d.state.desc().into(), Cell::Bit(d.state == DbState::Standby)])
+                        .map(|d| {
+                            vec![
+                                d.name.clone().into(),
+                                d.state.desc().into(),
+                                Cell::Bit(d.state == DbState::Standby),
+                            ]
+                        })
                         .collect(),
                 }
             };
@@ -226,22 +305,33 @@ pub fn exec_simple(cx: &mut Ctx<'_>, stmt: &super::sql::Statement, out: &mut Tok
                 .map(|d| {
                     let restoring = d.state != DbState::Online;
                     vec![
-                        d.redo_start_lsn.filter(|_| restoring).map_or(Cell::Null, |l| Cell::Numeric(l.to_decimal())),
-                        d.redo_start_fork_guid.filter(|_| restoring).map_or(Cell::Null, Cell::Guid),
+                        d.redo_start_lsn
+                            .filter(|_| restoring)
+                            .map_or(Cell::Null, |l| Cell::Numeric(l.to_decimal())),
+                        d.redo_start_fork_guid
+                            .filter(|_| restoring)
+                            .map_or(Cell::Null, Cell::Guid),
                     ]
                 })
                 .into_iter()
                 .collect();
             Ok(rows(
                 ResultSet {
-                    columns: vec![col("redo_start_lsn", T::Numeric(25)), col("redo_start_fork_guid", T::Guid)],
+                    columns: vec![
+                        col("redo_start_lsn", T::Numeric(25)),
+                        col("redo_start_fork_guid", T::Guid),
+                    ],
                     rows: rows_,
                 },
                 out,
             ))
         }
         S::Sessions(db) => {
-            let ids = if db_id(&shared.state(), db).is_some() { sessions_in(shared, db, cx.spid) } else { Vec::new() };
+            let ids = if db_id(&shared.state(), db).is_some() {
+                sessions_in(shared, db, cx.spid)
+            } else {
+                Vec::new()
+            };
             Ok(rows(
                 ResultSet {
                     columns: vec![col("session_id", T::SmallInt)],
@@ -255,12 +345,19 @@ pub fn exec_simple(cx: &mut Ctx<'_>, stmt: &super::sql::Statement, out: &mut Tok
             let conns = shared.conns();
             let row = u16::try_from(id).ok().and_then(|id| {
                 let c = conns.get(&id)?;
-                let (cmd, pct) = c.request.clone().unwrap_or(("AWAITING COMMAND".into(), 0.0));
+                let (cmd, pct) = c
+                    .request
+                    .clone()
+                    .unwrap_or(("AWAITING COMMAND".into(), 0.0));
                 Some(vec![Cell::Int(id as i64), cmd.into(), Cell::Real(pct)])
             });
             Ok(rows(
                 ResultSet {
-                    columns: vec![col("session_id", T::SmallInt), col("command", nv(32)), col("percent_complete", T::Real)],
+                    columns: vec![
+                        col("session_id", T::SmallInt),
+                        col("command", nv(32)),
+                        col("percent_complete", T::Real),
+                    ],
                     rows: row.into_iter().collect(),
                 },
                 out,
@@ -290,7 +387,10 @@ pub fn exec_simple(cx: &mut Ctx<'_>, stmt: &super::sql::Statement, out: &mut Tok
                     .iter()
                     .filter(|d| d.secondary_database.eq_ignore_ascii_case(db))
                     .filter_map(|d| {
-                        let s = st.log_shipping_secondary.iter().find(|s| s.secondary_id == d.secondary_id)?;
+                        let s = st
+                            .log_shipping_secondary
+                            .iter()
+                            .find(|s| s.secondary_id == d.secondary_id)?;
                         Some(vec![
                             Cell::Guid(s.secondary_id),
                             s.primary_server.clone().into(),
@@ -317,12 +417,22 @@ pub fn exec_simple(cx: &mut Ctx<'_>, stmt: &super::sql::Statement, out: &mut Tok
             let id = v.as_guid();
             Ok(rows(
                 ResultSet {
-                    columns: vec![col("job_id", T::Guid), col("name", nv(128)), col("enabled", T::TinyInt)],
+                    columns: vec![
+                        col("job_id", T::Guid),
+                        col("name", nv(128)),
+                        col("enabled", T::TinyInt),
+                    ],
                     rows: st
                         .jobs
                         .iter()
                         .filter(|j| Some(j.job_id) == id)
-                        .map(|j| vec![Cell::Guid(j.job_id), j.name.clone().into(), Cell::Int(j.enabled as i64)])
+                        .map(|j| {
+                            vec![
+                                Cell::Guid(j.job_id),
+                                j.name.clone().into(),
+                                Cell::Int(j.enabled as i64),
+                            ]
+                        })
                         .collect(),
                 },
                 out,
@@ -332,42 +442,63 @@ pub fn exec_simple(cx: &mut Ctx<'_>, stmt: &super::sql::Statement, out: &mut Tok
             let id = job.as_guid();
             let en = enabled.as_int();
             let found = shared
-                .mutate(|st| match st.jobs.iter_mut().find(|j| Some(j.job_id) == id) {
-                    Some(j) => {
-                        if let Some(e) = en {
-                            j.enabled = e != 0;
+                .mutate(
+                    |st| match st.jobs.iter_mut().find(|j| Some(j.job_id) == id) {
+                        Some(j) => {
+                            if let Some(e) = en {
+                                j.enabled = e != 0;
+                            }
+                            true
                         }
-                        true
-                    }
-                    None => false,
-                })
+                        None => false,
+                    },
+                )
                 .map_err(|e| vec![e])?;
             if !found {
                 let shown = job.as_text().unwrap_or_default();
-                return Err(vec![msg(14262, 1, 16, format!("The specified @job_id ('{shown}') does not exist."))]);
+                return Err(vec![msg(
+                    14262,
+                    1,
+                    16,
+                    format!("The specified @job_id ('{shown}') does not exist."),
+                )]);
             }
             Ok(none())
         }
         S::DeleteSecondary(db) => {
             shared
                 .mutate(|st| {
-                    let Some(pos) =
-                        st.log_shipping_secondary_databases.iter().position(|d| d.secondary_database.eq_ignore_ascii_case(db))
+                    let Some(pos) = st
+                        .log_shipping_secondary_databases
+                        .iter()
+                        .position(|d| d.secondary_database.eq_ignore_ascii_case(db))
                     else {
                         return;
                     };
                     let sid = st.log_shipping_secondary_databases.remove(pos).secondary_id;
-                    if !st.log_shipping_secondary_databases.iter().any(|d| d.secondary_id == sid) {
-                        if let Some(p) = st.log_shipping_secondary.iter().position(|s| s.secondary_id == sid) {
+                    if !st
+                        .log_shipping_secondary_databases
+                        .iter()
+                        .any(|d| d.secondary_id == sid)
+                    {
+                        if let Some(p) = st
+                            .log_shipping_secondary
+                            .iter()
+                            .position(|s| s.secondary_id == sid)
+                        {
                             let s = st.log_shipping_secondary.remove(p);
-                            st.jobs.retain(|j| j.job_id != s.copy_job_id && j.job_id != s.restore_job_id);
+                            st.jobs.retain(|j| {
+                                j.job_id != s.copy_job_id && j.job_id != s.restore_job_id
+                            });
                         }
                     }
                 })
                 .map_err(|e| vec![e])?;
             Ok(none())
         }
-        S::HeaderOnly(_) | S::RestoreLog { .. } | S::Recover(_) => unreachable!("restore statements run in restore.rs"),
+        S::HeaderOnly(_) | S::RestoreLog { .. } | S::Recover(_) => {
+            unreachable!("restore statements run in restore.rs")
+        }
     }
 }
 
@@ -447,7 +578,12 @@ fn ls_table(st: &SimState, t: &str) -> ResultSet {
         },
         _ => {
             // log_shipping_monitor_secondary: one row per secondary database
-            let last = |db: &str| st.history.iter().rev().find(|h| h.database.eq_ignore_ascii_case(db));
+            let last = |db: &str| {
+                st.history
+                    .iter()
+                    .rev()
+                    .find(|h| h.database.eq_ignore_ascii_case(db))
+            };
             ResultSet {
                 columns: vec![
                     col("secondary_server", nv(128)),
@@ -471,7 +607,10 @@ fn ls_table(st: &SimState, t: &str) -> ResultSet {
                     .log_shipping_secondary_databases
                     .iter()
                     .filter_map(|d| {
-                        let s = st.log_shipping_secondary.iter().find(|s| s.secondary_id == d.secondary_id)?;
+                        let s = st
+                            .log_shipping_secondary
+                            .iter()
+                            .find(|s| s.secondary_id == d.secondary_id)?;
                         let h = last(&d.secondary_database);
                         let when = h.map_or(Cell::Null, |h| Cell::Time(h.finished_unix as i64, 0));
                         Some(vec![
@@ -486,7 +625,10 @@ fn ls_table(st: &SimState, t: &str) -> ResultSet {
                             s.last_copied_file.clone().into(),
                             Cell::Null,
                             Cell::Null,
-                            d.last_restored_file.clone().or_else(|| h.map(|h| h.path.clone())).into(),
+                            d.last_restored_file
+                                .clone()
+                                .or_else(|| h.map(|h| h.path.clone()))
+                                .into(),
                             when.clone(),
                             when,
                             Cell::Null,
@@ -502,13 +644,31 @@ fn ls_table(st: &SimState, t: &str) -> ResultSet {
 fn kill(cx: &mut Ctx<'_>, v: &Value) -> Result<Done, Vec<Msg>> {
     let shared = cx.shared;
     let Some(id) = v.as_int() else {
-        return Err(vec![msg(102, 1, 15, format!("Incorrect syntax near '{}'.", v.as_text().unwrap_or_default()))]);
+        return Err(vec![msg(
+            102,
+            1,
+            15,
+            format!(
+                "Incorrect syntax near '{}'.",
+                v.as_text().unwrap_or_default()
+            ),
+        )]);
     };
     if id == cx.spid as i64 {
-        return Err(vec![msg(6104, 1, 16, "Cannot use KILL to kill your own process.")]);
+        return Err(vec![msg(
+            6104,
+            1,
+            16,
+            "Cannot use KILL to kill your own process.",
+        )]);
     }
     if !(1..=32767).contains(&id) {
-        return Err(vec![msg(6106, 2, 16, format!("Process ID {id} is not an active process ID."))]);
+        return Err(vec![msg(
+            6106,
+            2,
+            16,
+            format!("Process ID {id} is not an active process ID."),
+        )]);
     }
     let id = id as u16;
     if let Some(c) = shared.conns().get(&id) {
@@ -516,10 +676,20 @@ fn kill(cx: &mut Ctx<'_>, v: &Value) -> Result<Done, Vec<Msg>> {
         return Ok(none());
     }
     let killed: Option<UserSession> = shared
-        .mutate(|st| st.sessions.iter().position(|s| s.spid == id).map(|p| st.sessions.remove(p)))
+        .mutate(|st| {
+            st.sessions
+                .iter()
+                .position(|s| s.spid == id)
+                .map(|p| st.sessions.remove(p))
+        })
         .map_err(|e| vec![e])?;
     match killed {
-        None => Err(vec![msg(6106, 2, 16, format!("Process ID {id} is not an active process ID."))]),
+        None => Err(vec![msg(
+            6106,
+            2,
+            16,
+            format!("Process ID {id} is not an active process ID."),
+        )]),
         Some(s) => {
             if s.reconnect {
                 let shared = Arc::clone(shared);
@@ -529,7 +699,11 @@ fn kill(cx: &mut Ctx<'_>, v: &Value) -> Result<Done, Vec<Msg>> {
                     let conns: Vec<u16> = shared.conns().keys().copied().collect();
                     let _ = shared.mutate(|st| {
                         let spid = st.alloc_spid(&|id| conns.contains(&id));
-                        st.sessions.push(UserSession { spid, database: s.database.clone(), reconnect: true });
+                        st.sessions.push(UserSession {
+                            spid,
+                            database: s.database.clone(),
+                            reconnect: true,
+                        });
                     });
                 });
             }

@@ -20,7 +20,10 @@ pub fn read_whole(
         }
     });
     if cancel.load(Ordering::Relaxed) {
-        return Err(ReadError { path: path.to_path_buf(), kind: ReadErrorKind::Io("restore cancelled".into()) });
+        return Err(ReadError {
+            path: path.to_path_buf(),
+            kind: ReadErrorKind::Io("restore cancelled".into()),
+        });
     }
     r
 }

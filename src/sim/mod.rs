@@ -67,7 +67,11 @@ pub enum SimError {
 }
 
 /// Serves the state in `state_dir` on `listener` until `shutdown` resolves.
-pub async fn serve(listener: tokio::net::TcpListener, state_dir: PathBuf, shutdown: impl Future) -> Result<(), SimError> {
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state_dir: PathBuf,
+    shutdown: impl Future,
+) -> Result<(), SimError> {
     let shared = engine::Shared::open(state_dir)?;
     server::serve(listener, shared, shutdown).await?;
     Ok(())

@@ -79,7 +79,12 @@ fn too_early(last: Lsn, redo: Lsn) -> Msg {
 }
 
 fn in_use() -> Msg {
-    msg(3101, 1, 16, "Exclusive access could not be obtained because the database is in use.")
+    msg(
+        3101,
+        1,
+        16,
+        "Exclusive access could not be obtained because the database is in use.",
+    )
 }
 
 fn cannot_open(path: &str, e: &std::io::Error) -> Msg {
@@ -88,7 +93,12 @@ fn cannot_open(path: &str, e: &std::io::Error) -> Msg {
         std::io::ErrorKind::PermissionDenied => "5(Access is denied.)".to_string(),
         _ => format!("{}({e})", e.raw_os_error().unwrap_or(0)),
     };
-    msg(3201, 2, 16, format!("Cannot open backup device '{path}'. Operating system error {os}."))
+    msg(
+        3201,
+        2,
+        16,
+        format!("Cannot open backup device '{path}'. Operating system error {os}."),
+    )
 }
 
 fn bad_media(path: &str) -> Msg {
@@ -125,7 +135,8 @@ pub async fn header_only(conn: &mut Conn, path: &str) -> Outcome {
         Err(m) => return Outcome::Err(vec![m, terminating("RESTORE HEADERONLY")]),
     };
     let lsn = |l: Lsn| Cell::Numeric(l.to_decimal());
-    let date = |d: Option<crate::backup::MtfDate>| d.map_or(Cell::Null, |d| Cell::Time(d.to_unix(), 0));
+    let date =
+        |d: Option<crate::backup::MtfDate>| d.map_or(Cell::Null, |d| Cell::Time(d.to_unix(), 0));
     let nv = T::NVarChar;
     let rs = ResultSet {
         columns: vec![
@@ -186,7 +197,12 @@ pub async fn header_only(conn: &mut Conn, path: &str) -> Outcome {
         rows: headers
             .iter()
             .map(|h| {
-                let machine = h.server_name.split('\\').next().unwrap_or(&h.server_name).to_string();
+                let machine = h
+                    .server_name
+                    .split('\\')
+                    .next()
+                    .unwrap_or(&h.server_name)
+                    .to_string();
                 vec![
                     Cell::Null,
                     Cell::Null,
@@ -255,7 +271,10 @@ pub async fn header_only(conn: &mut Conn, path: &str) -> Outcome {
             .collect(),
     };
     conn.tokens.result_set(&rs);
-    Outcome::Ok(Done { rows: Some(rs.rows.len() as u64), select: true })
+    Outcome::Ok(Done {
+        rows: Some(rs.rows.len() as u64),
+        select: true,
+    })
 }
 
 /// Claims the database for one RESTORE; released on drop.
@@ -338,8 +357,17 @@ pub async fn recover(conn: &mut Conn, db: &str) -> Outcome {
         return fail(m);
     }
     let secs = start.elapsed().as_secs_f64();
-    conn.info(3014, 1, &format!("RESTORE DATABASE successfully processed 0 pages in {secs:.3} seconds (0.000 MB/sec)."));
-    Outcome::Ok(Done { rows: None, select: false })
+    conn.info(
+        3014,
+        1,
+        &format!(
+            "RESTORE DATABASE successfully processed 0 pages in {secs:.3} seconds (0.000 MB/sec)."
+        ),
+    );
+    Outcome::Ok(Done {
+        rows: None,
+        select: false,
+    })
 }
 
 pub async fn restore_log(conn: &mut Conn, db: &str, path: &str, opts: &RestoreOpts) -> Outcome {
@@ -426,15 +454,21 @@ pub async fn restore_log(conn: &mut Conn, db: &str, path: &str, opts: &RestoreOp
         }
         ReadEnd::Stopped(Stop::Gone) => return Outcome::Gone,
     };
-    let pages = if chain == Chain::EmptyAtRedo { 0 } else { total.div_ceil(8192) };
+    let pages = if chain == Chain::EmptyAtRedo {
+        0
+    } else {
+        total.div_ceil(8192)
+    };
     if let Some(undo) = &opts.standby {
         // SQL Server writes the undo file; the simulator leaves a marker where it can.
         if Path::new(undo).parent().is_some_and(|p| p.is_dir()) {
             let _ = std::fs::write(undo, b"logship sim standby undo file\n");
         }
     }
-    let finished_unix =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let finished_unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let entry = HistoryEntry {
         database: name.clone(),
         path: path.to_string(),
@@ -447,7 +481,11 @@ pub async fn restore_log(conn: &mut Conn, db: &str, path: &str, opts: &RestoreOp
     let saved = conn.shared.mutate(|st| {
         if let Some(d) = st.db_mut(&name) {
             d.redo_start_lsn = Some(h.last_lsn.max(redo));
-            d.state = if opts.standby.is_some() { DbState::Standby } else { DbState::Restoring };
+            d.state = if opts.standby.is_some() {
+                DbState::Standby
+            } else {
+                DbState::Restoring
+            };
             d.standby_file = opts.standby.clone();
             d.interrupted = None;
         }
@@ -458,9 +496,16 @@ pub async fn restore_log(conn: &mut Conn, db: &str, path: &str, opts: &RestoreOp
     }
     let secs = started.elapsed().as_secs_f64().max(0.001);
     let mb = total as f64 / (1024.0 * 1024.0) / secs;
-    conn.info(4035, 1, &format!("Processed {pages} pages for database '{name}', file '{name}_log' on file 1."));
+    conn.info(
+        4035,
+        1,
+        &format!("Processed {pages} pages for database '{name}', file '{name}_log' on file 1."),
+    );
     conn.info(3014, 1, &format!("RESTORE LOG successfully processed {pages} pages in {secs:.3} seconds ({mb:.3} MB/sec)."));
-    Outcome::Ok(Done { rows: None, select: false })
+    Outcome::Ok(Done {
+        rows: None,
+        select: false,
+    })
 }
 
 enum ReadEnd {
@@ -473,9 +518,17 @@ enum ReadEnd {
 /// slowly as the model says and its 3211 messages (every `stats` percent) spread over that time.
 /// Watches for ATTENTION, KILL, a closed connection and the drop fault.
 async fn read_with_progress(conn: &mut Conn, path: &str, stats: u32) -> ReadEnd {
-    let rate = conn.shared.state().restore_mib_per_s.filter(|r| *r > 0.0).map(|r| r * 1024.0 * 1024.0);
+    let rate = conn
+        .shared
+        .state()
+        .restore_mib_per_s
+        .filter(|r| *r > 0.0)
+        .map(|r| r * 1024.0 * 1024.0);
     let drop_at = conn.shared.state().faults.drop_at_percent;
-    let total = tokio::fs::metadata(path).await.map(|m| m.len()).unwrap_or(0);
+    let total = tokio::fs::metadata(path)
+        .await
+        .map(|m| m.len())
+        .unwrap_or(0);
     let cancel = Arc::new(AtomicBool::new(false));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
     let mut job = {
@@ -485,7 +538,9 @@ async fn read_with_progress(conn: &mut Conn, path: &str, stats: u32) -> ReadEnd 
             let mut progress = |done: u64, _total: u64| {
                 let _ = tx.send(done);
             };
-            super::media::read_whole(Path::new(&p), &mut progress, &cancel).map(|_| ()).map_err(|_| ())
+            super::media::read_whole(Path::new(&p), &mut progress, &cancel)
+                .map(|_| ())
+                .map_err(|_| ())
         })
     };
     conn.set_request(Some(("RESTORE LOG".into(), 0.0)));
@@ -518,7 +573,11 @@ async fn read_with_progress(conn: &mut Conn, path: &str, stats: u32) -> ReadEnd 
                 Some(r) => (start.elapsed().as_secs_f64() * r).min(actual as f64),
                 None => actual as f64,
             };
-            let pct = if total == 0 { 100.0 } else { modeled * 100.0 / total as f64 };
+            let pct = if total == 0 {
+                100.0
+            } else {
+                modeled * 100.0 / total as f64
+            };
             conn.set_request(Some(("RESTORE LOG".into(), pct as f32)));
             if stats > 0 {
                 let mut sent = false;
@@ -574,8 +633,14 @@ mod tests {
             (l(100), l(100), l(50), Chain::TooRecent),
         ];
         for (first, last, redo, want) in cases {
-            assert_eq!(check_chain(first, last, redo), want, "{first:?} {last:?} {redo:?}");
+            assert_eq!(
+                check_chain(first, last, redo),
+                want,
+                "{first:?} {last:?} {redo:?}"
+            );
         }
-        assert!(too_recent(Lsn::new(39, 488, 71), Lsn::new(39, 400, 1)).text.contains("begins at LSN 39000000048800071"));
+        assert!(too_recent(Lsn::new(39, 488, 71), Lsn::new(39, 400, 1))
+            .text
+            .contains("begins at LSN 39000000048800071"));
     }
 }

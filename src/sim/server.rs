@@ -60,13 +60,19 @@ impl Conn {
     fn errors(&mut self, msgs: &[Msg]) {
         let server = self.shared.state().server_name.clone();
         for m in msgs {
-            self.tokens.error(m.number, m.state, m.class, &m.text, &server);
+            self.tokens
+                .error(m.number, m.state, m.class, &m.text, &server);
         }
     }
 
     /// Sends what is buffered now, as non-final packets (progress messages of a long restore).
     pub async fn flush_partial(&mut self) -> std::io::Result<()> {
-        let bytes = packet::frame(&self.tokens.buf, self.packet_size, false, &mut self.packet_id);
+        let bytes = packet::frame(
+            &self.tokens.buf,
+            self.packet_size,
+            false,
+            &mut self.packet_id,
+        );
         self.tokens.buf.clear();
         packet::write_all(&mut self.writer, &bytes).await
     }
@@ -76,7 +82,12 @@ impl Conn {
         if slow > 0 {
             tokio::time::sleep(Duration::from_millis(slow)).await;
         }
-        let bytes = packet::frame(&self.tokens.buf, self.packet_size, true, &mut self.packet_id);
+        let bytes = packet::frame(
+            &self.tokens.buf,
+            self.packet_size,
+            true,
+            &mut self.packet_id,
+        );
         self.tokens.buf.clear();
         packet::write_all(&mut self.writer, &bytes).await
     }
@@ -104,7 +115,11 @@ impl Conn {
     }
 
     /// Runs one request (batch or RPC) and answers it. `Err` ends the connection.
-    async fn run(&mut self, stmts: Result<Vec<Statement>, Vec<Msg>>, rpc: bool) -> Result<(), Stop> {
+    async fn run(
+        &mut self,
+        stmts: Result<Vec<Statement>, Vec<Msg>>,
+        rpc: bool,
+    ) -> Result<(), Stop> {
         let inner = if rpc { 0xff } else { 0xfd };
         let stmts = match stmts {
             Ok(s) => s,
@@ -121,7 +136,8 @@ impl Conn {
             let outcome = self.exec(st).await;
             match outcome {
                 Outcome::Ok(Done { rows, select }) => {
-                    let status = if rows.is_some() { DONE_COUNT } else { 0 } | if !last || rpc { DONE_MORE } else { 0 };
+                    let status = if rows.is_some() { DONE_COUNT } else { 0 }
+                        | if !last || rpc { DONE_MORE } else { 0 };
                     let cmd = if select { tokens::CMD_SELECT } else { 0 };
                     self.tokens.done(inner, status, cmd, rows.unwrap_or(0));
                 }
@@ -156,7 +172,8 @@ impl Conn {
     fn finish(&mut self, rpc: bool, failed: bool, inner: u8) {
         if rpc {
             self.tokens.return_status(if failed { 1 } else { 0 });
-            self.tokens.done(0xfe, if failed { DONE_ERROR } else { 0 }, 0, 0);
+            self.tokens
+                .done(0xfe, if failed { DONE_ERROR } else { 0 }, 0, 0);
         } else {
             self.tokens.done(inner, DONE_ERROR, 0, 0);
         }
@@ -165,12 +182,18 @@ impl Conn {
     async fn exec(&mut self, st: &Statement) -> Outcome {
         match st {
             Statement::HeaderOnly(p) => restore::header_only(self, p).await,
-            Statement::RestoreLog { db, path, opts } => restore::restore_log(self, db, path, opts).await,
+            Statement::RestoreLog { db, path, opts } => {
+                restore::restore_log(self, db, path, opts).await
+            }
             Statement::Recover(db) => restore::recover(self, db).await,
             _ => {
                 let shared = Arc::clone(&self.shared);
                 let mut database = self.database.clone();
-                let mut cx = Ctx { shared: &shared, spid: self.spid, database: &mut database };
+                let mut cx = Ctx {
+                    shared: &shared,
+                    spid: self.spid,
+                    database: &mut database,
+                };
                 let r = engine::exec_simple(&mut cx, st, &mut self.tokens);
                 self.database = database;
                 match r {
@@ -190,7 +213,10 @@ fn sql_error(e: SqlError) -> Msg {
             102,
             1,
             15,
-            format!("Incorrect syntax near '{}'. logship sim does not support this statement: {s}", s.split(' ').next().unwrap_or("")),
+            format!(
+                "Incorrect syntax near '{}'. logship sim does not support this statement: {s}",
+                s.split(' ').next().unwrap_or("")
+            ),
         ),
     }
 }
@@ -199,10 +225,21 @@ fn sql_error(e: SqlError) -> Msg {
 fn rpc_statements(payload: &[u8]) -> Result<Vec<Statement>, Vec<Msg>> {
     let call = rpc::parse_rpc(payload).map_err(|e| vec![msg(8009, 1, 16, format!("The incoming tabular data stream (TDS) remote procedure call (RPC) protocol stream is incorrect. {e}"))])?;
     let is_exec_sql = call.proc_id == Some(10)
-        || call.proc_name.as_deref().is_some_and(|n| n.rsplit('.').next().is_some_and(|n| n.eq_ignore_ascii_case("sp_executesql")));
+        || call.proc_name.as_deref().is_some_and(|n| {
+            n.rsplit('.')
+                .next()
+                .is_some_and(|n| n.eq_ignore_ascii_case("sp_executesql"))
+        });
     if !is_exec_sql {
-        let name = call.proc_name.unwrap_or_else(|| format!("#{}", call.proc_id.unwrap_or(0)));
-        return Err(vec![msg(2812, 62, 16, format!("Could not find stored procedure '{name}'."))]);
+        let name = call
+            .proc_name
+            .unwrap_or_else(|| format!("#{}", call.proc_id.unwrap_or(0)));
+        return Err(vec![msg(
+            2812,
+            62,
+            16,
+            format!("Could not find stored procedure '{name}'."),
+        )]);
     }
     let mut it = call.params.into_iter();
     let text = it.next().and_then(|(_, v)| v.as_text()).unwrap_or_default();
@@ -210,7 +247,11 @@ fn rpc_statements(payload: &[u8]) -> Result<Vec<Statement>, Vec<Msg>> {
     let declared = sql::declared_names(&decl);
     let mut params: HashMap<String, Value> = HashMap::new();
     for (k, (name, v)) in it.enumerate() {
-        let key = if name.is_empty() { declared.get(k).cloned().unwrap_or_default() } else { name.to_lowercase() };
+        let key = if name.is_empty() {
+            declared.get(k).cloned().unwrap_or_default()
+        } else {
+            name.to_lowercase()
+        };
         params.insert(key, v);
     }
     sql::parse_batch(&text, &params).map_err(|e| vec![sql_error(e)])
@@ -222,7 +263,11 @@ fn batch_statements(payload: &[u8]) -> Result<Vec<Statement>, Vec<Msg>> {
 }
 
 /// Accepts connections until `shutdown` resolves.
-pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Future) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    shutdown: impl Future,
+) -> std::io::Result<()> {
     let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     tokio::pin!(shutdown);
     let stop_all = CancellationToken::new();
@@ -259,13 +304,19 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Fu
     Ok(())
 }
 
-async fn connection(sock: TcpStream, shared: Arc<Shared>, stop: CancellationToken) -> std::io::Result<()> {
+async fn connection(
+    sock: TcpStream,
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+) -> std::io::Result<()> {
     let (mut rd, mut wr) = sock.into_split();
     // Handshake: PRELOGIN (optional) then LOGIN7, within LOGIN_TIMEOUT.
     let login = tokio::time::timeout(LOGIN_TIMEOUT, async {
         let mut id = 1u8;
         loop {
-            let Some(m) = packet::read_message(&mut rd).await? else { return Ok(None) };
+            let Some(m) = packet::read_message(&mut rd).await? else {
+                return Ok(None);
+            };
             match m.ty {
                 packet::TYPE_PRELOGIN => {
                     parse_prelogin(&m.payload).map_err(invalid)?;
@@ -283,14 +334,28 @@ async fn connection(sock: TcpStream, shared: Arc<Shared>, stop: CancellationToke
 
     let (server, ok, db_ok) = {
         let st = shared.state();
-        let db = if login.database.is_empty() { "master".to_string() } else { login.database.clone() };
+        let db = if login.database.is_empty() {
+            "master".to_string()
+        } else {
+            login.database.clone()
+        };
         let db_state = st.db(&db).map(|d| (d.name.clone(), d.state));
-        (st.server_name.clone(), login.username.eq_ignore_ascii_case(&st.login) && st.password_ok(&login.password), db_state)
+        (
+            st.server_name.clone(),
+            login.username.eq_ignore_ascii_case(&st.login) && st.password_ok(&login.password),
+            db_state,
+        )
     };
     let mut t = Tokens::default();
     let mut id = 1u8;
     if !ok || login.sspi {
-        t.error(18456, 1, 14, &format!("Login failed for user '{}'.", login.username), &server);
+        t.error(
+            18456,
+            1,
+            14,
+            &format!("Login failed for user '{}'.", login.username),
+            &server,
+        );
         t.done(0xfd, DONE_ERROR, 0, 0);
         packet::write_all(&mut wr, &packet::frame(&t.buf, 4096, true, &mut id)).await?;
         return Ok(());
@@ -299,8 +364,20 @@ async fn connection(sock: TcpStream, shared: Arc<Shared>, stop: CancellationToke
         Some((name, super::state::DbState::Online | super::state::DbState::Standby)) => name,
         _ => {
             let db = &login.database;
-            t.error(4060, 1, 11, &format!("Cannot open database \"{db}\" requested by the login. The login failed."), &server);
-            t.error(18456, 1, 14, &format!("Login failed for user '{}'.", login.username), &server);
+            t.error(
+                4060,
+                1,
+                11,
+                &format!("Cannot open database \"{db}\" requested by the login. The login failed."),
+                &server,
+            );
+            t.error(
+                18456,
+                1,
+                14,
+                &format!("Login failed for user '{}'.", login.username),
+                &server,
+            );
             t.done(0xfd, DONE_ERROR, 0, 0);
             packet::write_all(&mut wr, &packet::frame(&t.buf, 4096, true, &mut id)).await?;
             return Ok(());
@@ -315,10 +392,22 @@ async fn connection(sock: TcpStream, shared: Arc<Shared>, stop: CancellationToke
         _ => tokens::TDS_74,
     };
     t.env_change(1, &database, "master");
-    t.info(5701, 2, 0, &format!("Changed database context to '{database}'."), &server);
+    t.info(
+        5701,
+        2,
+        0,
+        &format!("Changed database context to '{database}'."),
+        &server,
+    );
     t.env_collation();
     t.env_change(2, "us_english", "");
-    t.info(5703, 1, 0, "Changed language setting to us_english.", &server);
+    t.info(
+        5703,
+        1,
+        0,
+        "Changed language setting to us_english.",
+        &server,
+    );
     t.login_ack(tds_version);
     t.env_change(4, &packet_size.to_string(), "4096");
     t.done(0xfd, 0, 0, 0);
@@ -326,7 +415,14 @@ async fn connection(sock: TcpStream, shared: Arc<Shared>, stop: CancellationToke
 
     let spid = shared.new_spid();
     let kill = stop.child_token();
-    shared.conns().insert(spid, ConnInfo { database: database.clone(), kill: kill.clone(), request: None });
+    shared.conns().insert(
+        spid,
+        ConnInfo {
+            database: database.clone(),
+            kill: kill.clone(),
+            request: None,
+        },
+    );
     let attn = Arc::new(AtomicBool::new(false));
     let attn_wake = Arc::new(Notify::new());
     let gone = kill.child_token();

@@ -96,10 +96,14 @@ fn lex(s: &str) -> Result<Vec<Tok>, SqlError> {
             if c.get(i) == Some(&'@') {
                 i += 1;
             }
-            while i < c.len() && (c[i].is_alphanumeric() || c[i] == '_' || c[i] == '#' || c[i] == '$') {
+            while i < c.len()
+                && (c[i].is_alphanumeric() || c[i] == '_' || c[i] == '#' || c[i] == '$')
+            {
                 i += 1;
             }
-            out.push(Tok::Var(c[start..i].iter().collect::<String>().to_lowercase()));
+            out.push(Tok::Var(
+                c[start..i].iter().collect::<String>().to_lowercase(),
+            ));
         } else if ch.is_ascii_digit() {
             let start = i;
             while i < c.len() && (c[i].is_ascii_digit() || c[i] == '.') {
@@ -108,7 +112,9 @@ fn lex(s: &str) -> Result<Vec<Tok>, SqlError> {
             out.push(Tok::Num(c[start..i].iter().collect()));
         } else if ch.is_alphabetic() || ch == '_' || ch == '#' {
             let start = i;
-            while i < c.len() && (c[i].is_alphanumeric() || c[i] == '_' || c[i] == '#' || c[i] == '$') {
+            while i < c.len()
+                && (c[i].is_alphanumeric() || c[i] == '_' || c[i] == '#' || c[i] == '$')
+            {
                 i += 1;
             }
             out.push(Tok::Word(c[start..i].iter().collect()));
@@ -170,7 +176,10 @@ pub enum Statement {
     /// `SET ...` session options and `USE db`: accepted (USE switches the database).
     Set,
     Use(String),
-    Databases { name: Option<String>, star: bool },
+    Databases {
+        name: Option<String>,
+        star: bool,
+    },
     MasterFiles(String),
     Sessions(String),
     Requests(Value),
@@ -178,10 +187,17 @@ pub enum Statement {
     LogShippingJoin(String),
     LsTable(&'static str),
     Job(Value),
-    UpdateJob { job: Value, enabled: Value },
+    UpdateJob {
+        job: Value,
+        enabled: Value,
+    },
     DeleteSecondary(String),
     HeaderOnly(String),
-    RestoreLog { db: String, path: String, opts: RestoreOpts },
+    RestoreLog {
+        db: String,
+        path: String,
+        opts: RestoreOpts,
+    },
     Recover(String),
 }
 
@@ -195,7 +211,10 @@ pub struct RestoreOpts {
 }
 
 /// Splits a batch into statements (at top-level `;`) and parses each.
-pub fn parse_batch(text: &str, params: &HashMap<String, Value>) -> Result<Vec<Statement>, SqlError> {
+pub fn parse_batch(
+    text: &str,
+    params: &HashMap<String, Value>,
+) -> Result<Vec<Statement>, SqlError> {
     let toks = normalize(lex(text)?);
     let mut out = Vec::new();
     for part in toks.split(|t| matches!(t, Tok::Sym(s) if s == ";")) {
@@ -250,10 +269,15 @@ impl<'a> M<'a> {
         Ok(Some(match t {
             Tok::Str(s) | Tok::Quoted(s) => Value::Str(s.clone()),
             Tok::Word(w) => Value::Str(w.clone()),
-            Tok::Num(n) => n.parse::<i64>().map(Value::Int).unwrap_or_else(|_| Value::Str(n.clone())),
-            Tok::Var(v) if !v.starts_with("@@") => {
-                self.params.get(v).cloned().ok_or_else(|| SqlError::UndeclaredVar(v.clone()))?
-            }
+            Tok::Num(n) => n
+                .parse::<i64>()
+                .map(Value::Int)
+                .unwrap_or_else(|_| Value::Str(n.clone())),
+            Tok::Var(v) if !v.starts_with("@@") => self
+                .params
+                .get(v)
+                .cloned()
+                .ok_or_else(|| SqlError::UndeclaredVar(v.clone()))?,
             _ => return Ok(None),
         }))
     }
@@ -280,8 +304,17 @@ const LS_JOIN: &str = "SELECT s . secondary_id , s . primary_server , s . primar
     d . last_restored_file , d . restore_delay FROM log_shipping_secondary s JOIN \
     log_shipping_secondary_databases d ON d . secondary_id = s . secondary_id WHERE d . secondary_database = $";
 
-fn parse_one(t: &[Tok], params: &HashMap<String, Value>, whole: &str) -> Result<Statement, SqlError> {
-    let mut m = M { t, i: 0, params, caps: Vec::new() };
+fn parse_one(
+    t: &[Tok],
+    params: &HashMap<String, Value>,
+    whole: &str,
+) -> Result<Statement, SqlError> {
+    let mut m = M {
+        t,
+        i: 0,
+        params,
+        caps: Vec::new(),
+    };
     use Statement as S;
     if m.full("SELECT @@VERSION")? {
         return Ok(S::Version);
@@ -306,14 +339,20 @@ fn parse_one(t: &[Tok], params: &HashMap<String, Value>, whole: &str) -> Result<
         return Ok(S::Use(m.text(0)));
     }
     for (pat, star) in [
-        ("SELECT name , state_desc , is_in_standby FROM sys . databases", false),
+        (
+            "SELECT name , state_desc , is_in_standby FROM sys . databases",
+            false,
+        ),
         ("SELECT * FROM sys . databases", true),
     ] {
         if m.full(pat)? {
             return Ok(S::Databases { name: None, star });
         }
         if m.full(&format!("{pat} WHERE name = $"))? {
-            return Ok(S::Databases { name: Some(m.text(0)), star });
+            return Ok(S::Databases {
+                name: Some(m.text(0)),
+                star,
+            });
         }
     }
     if m.full(
@@ -335,7 +374,11 @@ fn parse_one(t: &[Tok], params: &HashMap<String, Value>, whole: &str) -> Result<
     if m.full(LS_JOIN)? {
         return Ok(S::LogShippingJoin(m.text(0)));
     }
-    for table in ["log_shipping_secondary", "log_shipping_secondary_databases", "log_shipping_monitor_secondary"] {
+    for table in [
+        "log_shipping_secondary",
+        "log_shipping_secondary_databases",
+        "log_shipping_monitor_secondary",
+    ] {
         if m.full(&format!("SELECT * FROM {table}"))? {
             return Ok(S::LsTable(table));
         }
@@ -347,11 +390,16 @@ fn parse_one(t: &[Tok], params: &HashMap<String, Value>, whole: &str) -> Result<
         if m.full(&format!("{exec} sp_update_job @job_id = $ , @enabled = $"))?
             || m.full(&format!("{exec} sp_update_job $ , @enabled = $"))?
         {
-            return Ok(S::UpdateJob { job: m.caps[0].clone(), enabled: m.caps[1].clone() });
+            return Ok(S::UpdateJob {
+                job: m.caps[0].clone(),
+                enabled: m.caps[1].clone(),
+            });
         }
-        if m.full(&format!("{exec} sp_delete_log_shipping_secondary_database @secondary_database = $"))?
-            || m.full(&format!("{exec} sp_delete_log_shipping_secondary_database $"))?
-        {
+        if m.full(&format!(
+            "{exec} sp_delete_log_shipping_secondary_database @secondary_database = $"
+        ))? || m.full(&format!(
+            "{exec} sp_delete_log_shipping_secondary_database $"
+        ))? {
             return Ok(S::DeleteSecondary(m.text(0)));
         }
     }
@@ -378,7 +426,11 @@ fn parse_one(t: &[Tok], params: &HashMap<String, Value>, whole: &str) -> Result<
                 } else if m.pat("RESTART")? {
                     opts.restart = true;
                 } else if m.pat("STATS = $")? || m.pat("STATS")? {
-                    let n = if m.caps.len() > 2 { m.caps.pop().and_then(|v| v.as_int()).unwrap_or(10) } else { 10 };
+                    let n = if m.caps.len() > 2 {
+                        m.caps.pop().and_then(|v| v.as_int()).unwrap_or(10)
+                    } else {
+                        10
+                    };
                     opts.stats = Some(n.clamp(1, 100) as u32);
                 } else if m.pat("STANDBY = $")? {
                     opts.standby = m.caps.pop().and_then(|v| v.as_text());
@@ -501,9 +553,15 @@ mod tests {
         for (sql, want) in cases {
             assert_eq!(p(sql).unwrap(), want, "{sql}");
         }
-        assert!(matches!(p("DROP DATABASE mgc"), Err(SqlError::Unsupported(_))));
+        assert!(matches!(
+            p("DROP DATABASE mgc"),
+            Err(SqlError::Unsupported(_))
+        ));
         assert!(matches!(p("SELECT 'abc"), Err(SqlError::Unclosed(_))));
         assert!(matches!(p("KILL @P9"), Err(SqlError::UndeclaredVar(_))));
-        assert_eq!(declared_names("@P1 nvarchar(4000),@P2 numeric(25,0), @x int"), vec!["@p1", "@p2", "@x"]);
+        assert_eq!(
+            declared_names("@P1 nvarchar(4000),@P2 numeric(25,0), @x int"),
+            vec!["@p1", "@p2", "@x"]
+        );
     }
 }

@@ -18,9 +18,17 @@ pub const PASSWORD_ENV: &str = "LOGSHIP_SIM_PASSWORD";
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     #[error("{path}: {source}", path = .path.display())]
-    Io { path: PathBuf, #[source] source: std::io::Error },
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{path}: not a simulator state: {source}", path = .path.display())]
-    Parse { path: PathBuf, #[source] source: serde_json::Error },
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,11 +158,15 @@ impl SimState {
     }
 
     pub fn db(&self, name: &str) -> Option<&Database> {
-        self.databases.iter().find(|d| d.name.eq_ignore_ascii_case(name))
+        self.databases
+            .iter()
+            .find(|d| d.name.eq_ignore_ascii_case(name))
     }
 
     pub fn db_mut(&mut self, name: &str) -> Option<&mut Database> {
-        self.databases.iter_mut().find(|d| d.name.eq_ignore_ascii_case(name))
+        self.databases
+            .iter_mut()
+            .find(|d| d.name.eq_ignore_ascii_case(name))
     }
 
     /// A fresh session id (51 and up, as SQL Server gives user sessions), not in `taken`.
@@ -207,7 +219,13 @@ pub struct Scenario {
 
 impl Scenario {
     /// A RESTORING `mgc` at `redo_lsn`, log shipping from `source` to `dest`, jobs enabled.
-    pub fn new(database: &str, redo_lsn: Lsn, source: &str, dest: &str, password: &str) -> Scenario {
+    pub fn new(
+        database: &str,
+        redo_lsn: Lsn,
+        source: &str,
+        dest: &str,
+        password: &str,
+    ) -> Scenario {
         Scenario {
             server_name: "ATL-SQL-002".into(),
             database: database.into(),
@@ -244,8 +262,12 @@ impl Scenario {
             uuid::Builder::from_random_bytes(b).into_uuid()
         };
         let salt = {
-            let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-            blake3::hash(format!("{}-{}", t.as_nanos(), std::process::id()).as_bytes()).to_hex()[..16].to_string()
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            blake3::hash(format!("{}-{}", t.as_nanos(), std::process::id()).as_bytes()).to_hex()
+                [..16]
+                .to_string()
         };
         let (secondary_id, copy_job, restore_job) = (id(1), id(2), id(3));
         let mut st = SimState {
@@ -261,7 +283,11 @@ impl Scenario {
                 Database {
                     name: self.database.clone(),
                     id: 5,
-                    state: if self.standby { DbState::Standby } else { DbState::Restoring },
+                    state: if self.standby {
+                        DbState::Standby
+                    } else {
+                        DbState::Restoring
+                    },
                     redo_start_lsn: Some(self.redo_lsn),
                     redo_start_fork_guid: Some(self.fork_guid),
                     standby_file: None,
@@ -300,8 +326,16 @@ impl Scenario {
                 last_restored_file: self.last_restored_file.clone(),
                 restore_delay: self.restore_delay,
             });
-            st.jobs.push(Job { job_id: copy_job, name: format!("LSCopy_{tag}"), enabled: self.jobs_enabled });
-            st.jobs.push(Job { job_id: restore_job, name: format!("LSRestore_{tag}"), enabled: self.jobs_enabled });
+            st.jobs.push(Job {
+                job_id: copy_job,
+                name: format!("LSCopy_{tag}"),
+                enabled: self.jobs_enabled,
+            });
+            st.jobs.push(Job {
+                job_id: restore_job,
+                name: format!("LSRestore_{tag}"),
+                enabled: self.jobs_enabled,
+            });
         }
         for k in 0..self.sessions {
             let spid = st.alloc_spid(&|_| false);
@@ -329,7 +363,10 @@ fn sysdb(name: &str, id: i64) -> Database {
 
 /// Writes the scenario's state into `dir` (created if missing).
 pub fn init(dir: &Path, scenario: &Scenario) -> Result<SimState, StateError> {
-    fs::create_dir_all(dir).map_err(|source| StateError::Io { path: dir.to_path_buf(), source })?;
+    fs::create_dir_all(dir).map_err(|source| StateError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let st = scenario.build();
     save(dir, &st)?;
     Ok(st)
@@ -337,7 +374,10 @@ pub fn init(dir: &Path, scenario: &Scenario) -> Result<SimState, StateError> {
 
 pub fn load(dir: &Path) -> Result<SimState, StateError> {
     let path = dir.join(STATE_FILE);
-    let bytes = fs::read(&path).map_err(|source| StateError::Io { path: path.clone(), source })?;
+    let bytes = fs::read(&path).map_err(|source| StateError::Io {
+        path: path.clone(),
+        source,
+    })?;
     serde_json::from_slice(&bytes).map_err(|source| StateError::Parse { path, source })
 }
 
@@ -375,8 +415,15 @@ mod tests {
         let back = load(dir.path()).unwrap();
         assert_eq!(st, back);
         assert!(back.password_ok("pw") && !back.password_ok("PW"));
-        assert!(!String::from_utf8(fs::read(dir.path().join(STATE_FILE)).unwrap()).unwrap().contains("\"pw\""));
-        assert_eq!(back.sessions.iter().map(|s| s.spid).collect::<Vec<_>>(), vec![51, 52, 53]);
+        assert!(
+            !String::from_utf8(fs::read(dir.path().join(STATE_FILE)).unwrap())
+                .unwrap()
+                .contains("\"pw\"")
+        );
+        assert_eq!(
+            back.sessions.iter().map(|s| s.spid).collect::<Vec<_>>(),
+            vec![51, 52, 53]
+        );
         assert_eq!(back.jobs.len(), 2);
     }
 }

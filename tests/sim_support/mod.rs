@@ -18,7 +18,13 @@ pub const PASSWORD: &str = "s1m-Secret!";
 pub const REDO: Lsn = Lsn::new(39, 488, 71);
 
 pub fn scenario() -> Scenario {
-    Scenario::new("mgc", REDO, r"\\backupsrv\mgc_logship", r"D:\LSCopy\mgc", PASSWORD)
+    Scenario::new(
+        "mgc",
+        REDO,
+        r"\\backupsrv\mgc_logship",
+        r"D:\LSCopy\mgc",
+        PASSWORD,
+    )
 }
 
 /// A running simulator; stops when dropped.
@@ -42,7 +48,12 @@ impl Sim {
             .await
             .unwrap();
         });
-        Sim { addr, dir: dir.to_path_buf(), stop: Some(tx), task: Some(task) }
+        Sim {
+            addr,
+            dir: dir.to_path_buf(),
+            stop: Some(tx),
+            task: Some(task),
+        }
     }
 
     pub async fn with(sc: &Scenario) -> (Sim, tempfile::TempDir) {
@@ -64,7 +75,11 @@ impl Sim {
         self.client_as("failover", PASSWORD).await.unwrap()
     }
 
-    pub async fn client_as(&self, user: &str, pw: &str) -> tiberius::Result<Client<Compat<TcpStream>>> {
+    pub async fn client_as(
+        &self,
+        user: &str,
+        pw: &str,
+    ) -> tiberius::Result<Client<Compat<TcpStream>>> {
         let mut config = Config::new();
         config.host("127.0.0.1");
         config.port(self.addr.port());
@@ -214,8 +229,10 @@ fn parse_tokens(b: &[u8], packet: usize, r: &mut RawResponse) -> usize {
                     let number = u32::from_le_bytes([body[0], body[1], body[2], body[3]]);
                     let class = body[5];
                     let n = u16::from_le_bytes([body[6], body[7]]) as usize;
-                    let units: Vec<u16> =
-                        body[8..8 + 2 * n].chunks(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+                    let units: Vec<u16> = body[8..8 + 2 * n]
+                        .chunks(2)
+                        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                        .collect();
                     r.msgs.push(RawMsg {
                         error: t == 0xaa,
                         number,
@@ -247,9 +264,21 @@ fn parse_tokens(b: &[u8], packet: usize, r: &mut RawResponse) -> usize {
 }
 
 /// Rows of a query as strings (NULL as "NULL"), for compact assertions.
-pub async fn rows(c: &mut Client<Compat<TcpStream>>, sql: &str, params: &[&dyn tiberius::ToSql]) -> Vec<Vec<String>> {
-    let rows = c.query(sql, params).await.unwrap().into_first_result().await.unwrap();
-    rows.iter().map(|r| r.cells().map(|(_, v)| cell_text(v)).collect()).collect()
+pub async fn rows(
+    c: &mut Client<Compat<TcpStream>>,
+    sql: &str,
+    params: &[&dyn tiberius::ToSql],
+) -> Vec<Vec<String>> {
+    let rows = c
+        .query(sql, params)
+        .await
+        .unwrap()
+        .into_first_result()
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| r.cells().map(|(_, v)| cell_text(v)).collect())
+        .collect()
 }
 
 pub fn cell_text(v: &tiberius::ColumnData<'_>) -> String {

@@ -5,7 +5,12 @@
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum LoginError {
     #[error("{what}: offset {offset} + length {len} outside the {size}-byte message")]
-    OutOfBounds { what: &'static str, offset: usize, len: usize, size: usize },
+    OutOfBounds {
+        what: &'static str,
+        offset: usize,
+        len: usize,
+        size: usize,
+    },
     #[error("PRELOGIN option table not terminated")]
     Unterminated,
     #[error("LOGIN7 shorter than its fixed part ({0} bytes)")]
@@ -33,9 +38,12 @@ pub fn parse_prelogin(b: &[u8]) -> Result<Prelogin, LoginError> {
         let e = b.get(i + 1..i + 5).ok_or(LoginError::Unterminated)?;
         let off = u16::from_be_bytes([e[0], e[1]]) as usize;
         let len = u16::from_be_bytes([e[2], e[3]]) as usize;
-        let data = b
-            .get(off..off + len)
-            .ok_or(LoginError::OutOfBounds { what: "PRELOGIN option", offset: off, len, size: b.len() })?;
+        let data = b.get(off..off + len).ok_or(LoginError::OutOfBounds {
+            what: "PRELOGIN option",
+            offset: off,
+            len,
+            size: b.len(),
+        })?;
         match token {
             0 if len >= 6 => {
                 out.version = Some((
@@ -99,17 +107,24 @@ pub fn parse_login7(b: &[u8]) -> Result<Login7, LoginError> {
     let string = |what: &'static str, o: usize| -> Result<String, LoginError> {
         let (off, chars) = (u16_at(o), u16_at(o + 2));
         let len = chars * 2;
-        let raw = b.get(off..off + len).ok_or(LoginError::OutOfBounds { what, offset: off, len, size: b.len() })?;
+        let raw = b.get(off..off + len).ok_or(LoginError::OutOfBounds {
+            what,
+            offset: off,
+            len,
+            size: b.len(),
+        })?;
         Ok(utf16(raw))
     };
     let pw_off = u16_at(44);
     let pw_len = u16_at(46) * 2;
-    let pw = b.get(pw_off..pw_off + pw_len).ok_or(LoginError::OutOfBounds {
-        what: "password",
-        offset: pw_off,
-        len: pw_len,
-        size: b.len(),
-    })?;
+    let pw = b
+        .get(pw_off..pw_off + pw_len)
+        .ok_or(LoginError::OutOfBounds {
+            what: "password",
+            offset: pw_off,
+            len: pw_len,
+            size: b.len(),
+        })?;
     // The client swaps each byte's nibbles and XORs it with 0xA5; undo it.
     let decoded: Vec<u8> = pw.iter().map(|x| (x ^ 0xa5).rotate_left(4)).collect();
     Ok(Login7 {
@@ -127,14 +142,20 @@ pub fn parse_login7(b: &[u8]) -> Result<Login7, LoginError> {
 }
 
 fn utf16(raw: &[u8]) -> String {
-    let units: Vec<u16> = raw.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+    let units: Vec<u16> = raw
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .collect();
     String::from_utf16_lossy(&units)
 }
 
 /// Builds a LOGIN7 payload the way clients do (tests and the fuzz seed corpus use it).
 pub fn build_login7(user: &str, password: &str, database: &str, packet_size: u32) -> Vec<u8> {
     let enc = |s: &str| -> Vec<u8> { s.encode_utf16().flat_map(|u| u.to_le_bytes()).collect() };
-    let pw: Vec<u8> = enc(password).into_iter().map(|x| x.rotate_left(4) ^ 0xa5).collect();
+    let pw: Vec<u8> = enc(password)
+        .into_iter()
+        .map(|x| x.rotate_left(4) ^ 0xa5)
+        .collect();
     let fields: [(usize, Vec<u8>, usize); 9] = [
         (36, enc("host"), 4),
         (40, enc(user), user.encode_utf16().count()),
@@ -168,14 +189,24 @@ mod tests {
     fn login7_round_trip_and_bounds() {
         let b = build_login7("failover", "pässword", "master", 4096);
         let l = parse_login7(&b).unwrap();
-        assert_eq!((l.username.as_str(), l.password.as_str(), l.database.as_str()), ("failover", "pässword", "master"));
+        assert_eq!(
+            (
+                l.username.as_str(),
+                l.password.as_str(),
+                l.database.as_str()
+            ),
+            ("failover", "pässword", "master")
+        );
         assert_eq!(l.packet_size, 4096);
         // every offset field pointing past the end is refused, never a panic
         for at in [36, 40, 44, 48, 52, 64, 68] {
             let mut bad = b.clone();
             bad[at..at + 2].copy_from_slice(&0xfff0u16.to_le_bytes());
             bad[at + 2..at + 4].copy_from_slice(&5u16.to_le_bytes());
-            assert!(matches!(parse_login7(&bad), Err(LoginError::OutOfBounds { .. })), "field at {at}");
+            assert!(
+                matches!(parse_login7(&bad), Err(LoginError::OutOfBounds { .. })),
+                "field at {at}"
+            );
         }
         assert_eq!(parse_login7(&b[..50]), Err(LoginError::Short(50)));
     }
@@ -185,12 +216,15 @@ mod tests {
         let r = prelogin_response();
         let p = parse_prelogin(&r).unwrap();
         assert_eq!(p.encryption, Some(ENCRYPT_NOT_SUP));
-        assert_eq!(parse_prelogin(&[1, 0, 0x20, 0, 1, 0xff]).unwrap_err(), LoginError::OutOfBounds {
-            what: "PRELOGIN option",
-            offset: 32,
-            len: 1,
-            size: 6
-        });
+        assert_eq!(
+            parse_prelogin(&[1, 0, 0x20, 0, 1, 0xff]).unwrap_err(),
+            LoginError::OutOfBounds {
+                what: "PRELOGIN option",
+                offset: 32,
+                len: 1,
+                size: 6
+            }
+        );
         assert_eq!(parse_prelogin(&[1, 0]), Err(LoginError::Unterminated));
     }
 }

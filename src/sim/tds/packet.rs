@@ -52,7 +52,13 @@ pub fn parse_header(b: &[u8]) -> Result<Header, FrameError> {
     if (length as usize) < HEADER_LEN || length as usize > MAX_PACKET {
         return Err(FrameError::BadLength(length));
     }
-    Ok(Header { ty: b[0], status: b[1], length, spid: u16::from_be_bytes([b[4], b[5]]), id: b[6] })
+    Ok(Header {
+        ty: b[0],
+        status: b[1],
+        length,
+        spid: u16::from_be_bytes([b[4], b[5]]),
+        id: b[6],
+    })
 }
 
 /// One whole client message: its type and the payloads of its packets joined.
@@ -76,9 +82,16 @@ pub fn split_messages(mut b: &[u8]) -> Result<(Vec<Message>, usize), FrameError>
             break;
         }
         let body = &b[HEADER_LEN..h.length as usize];
-        let msg = cur.get_or_insert_with(|| Message { ty: h.ty, status: h.status, payload: Vec::new() });
+        let msg = cur.get_or_insert_with(|| Message {
+            ty: h.ty,
+            status: h.status,
+            payload: Vec::new(),
+        });
         if msg.ty != h.ty {
-            return Err(FrameError::MixedTypes { expected: msg.ty, got: h.ty });
+            return Err(FrameError::MixedTypes {
+                expected: msg.ty,
+                got: h.ty,
+            });
         }
         if msg.payload.len() + body.len() > MAX_MESSAGE {
             return Err(FrameError::TooLarge);
@@ -100,13 +113,22 @@ pub async fn read_message<R: AsyncRead + Unpin>(r: &mut R) -> std::io::Result<Op
         let mut hb = [0u8; HEADER_LEN];
         match r.read_exact(&mut hb).await {
             Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && msg.is_none() => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && msg.is_none() => {
+                return Ok(None)
+            }
             Err(e) => return Err(e),
         }
         let h = parse_header(&hb).map_err(invalid)?;
-        let m = msg.get_or_insert_with(|| Message { ty: h.ty, status: h.status, payload: Vec::new() });
+        let m = msg.get_or_insert_with(|| Message {
+            ty: h.ty,
+            status: h.status,
+            payload: Vec::new(),
+        });
         if m.ty != h.ty {
-            return Err(invalid(FrameError::MixedTypes { expected: m.ty, got: h.ty }));
+            return Err(invalid(FrameError::MixedTypes {
+                expected: m.ty,
+                got: h.ty,
+            }));
         }
         let n = h.length as usize - HEADER_LEN;
         if m.payload.len() + n > MAX_MESSAGE {
@@ -129,7 +151,11 @@ fn invalid(e: FrameError) -> std::io::Error {
 pub fn frame(payload: &[u8], packet_size: usize, last: bool, first_id: &mut u8) -> Vec<u8> {
     let body = packet_size.clamp(512, MAX_PACKET) - HEADER_LEN;
     let mut out = Vec::with_capacity(payload.len() + (payload.len() / body + 1) * HEADER_LEN);
-    let chunks: Vec<&[u8]> = if payload.is_empty() { vec![&[][..]] } else { payload.chunks(body).collect() };
+    let chunks: Vec<&[u8]> = if payload.is_empty() {
+        vec![&[][..]]
+    } else {
+        payload.chunks(body).collect()
+    };
     let n = chunks.len();
     for (i, c) in chunks.into_iter().enumerate() {
         let status = if last && i + 1 == n { STATUS_EOM } else { 0 };
@@ -173,9 +199,18 @@ mod tests {
         // a mixed-type message, a short length and a huge one
         let mut bad = packet(1, 0, b"a");
         bad.extend(packet(3, 1, b"b"));
-        assert!(matches!(split_messages(&bad), Err(FrameError::MixedTypes { .. })));
-        assert_eq!(parse_header(&[1, 1, 0, 4, 0, 0, 0, 0]), Err(FrameError::BadLength(4)));
-        assert_eq!(parse_header(&[1, 1, 0xff, 0xff, 0, 0, 0, 0]), Err(FrameError::BadLength(0xffff)));
+        assert!(matches!(
+            split_messages(&bad),
+            Err(FrameError::MixedTypes { .. })
+        ));
+        assert_eq!(
+            parse_header(&[1, 1, 0, 4, 0, 0, 0, 0]),
+            Err(FrameError::BadLength(4))
+        );
+        assert_eq!(
+            parse_header(&[1, 1, 0xff, 0xff, 0, 0, 0, 0]),
+            Err(FrameError::BadLength(0xffff))
+        );
         assert_eq!(parse_header(&[1, 1]), Err(FrameError::Truncated(2)));
     }
 

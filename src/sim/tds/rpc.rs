@@ -81,7 +81,13 @@ impl<'a> Cur<'a> {
         self.b.len() - self.pos
     }
     pub fn take(&mut self, n: usize) -> Result<&'a [u8], RpcError> {
-        let s = self.b.get(self.pos..self.pos.checked_add(n).ok_or(RpcError::Truncated(self.pos))?);
+        let s = self.b.get(
+            self.pos
+                ..self
+                    .pos
+                    .checked_add(n)
+                    .ok_or(RpcError::Truncated(self.pos))?,
+        );
         let s = s.ok_or(RpcError::Truncated(self.pos))?;
         self.pos += n;
         Ok(s)
@@ -107,7 +113,10 @@ impl<'a> Cur<'a> {
 }
 
 pub fn utf16(raw: &[u8]) -> String {
-    let units: Vec<u16> = raw.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+    let units: Vec<u16> = raw
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .collect();
     String::from_utf16_lossy(&units)
 }
 
@@ -143,7 +152,11 @@ pub fn parse_rpc(b: &[u8]) -> Result<RpcCall, RpcError> {
     let mut c = Cur::new(b);
     skip_all_headers(&mut c)?;
     let len = c.u16()?;
-    let (proc_id, proc_name) = if len == 0xffff { (Some(c.u16()?), None) } else { (None, Some(c.utf16(len as usize)?)) };
+    let (proc_id, proc_name) = if len == 0xffff {
+        (Some(c.u16()?), None)
+    } else {
+        (None, Some(c.utf16(len as usize)?))
+    };
     let _flags = c.u16()?;
     let mut params = Vec::new();
     while c.remaining() > 0 {
@@ -155,7 +168,11 @@ pub fn parse_rpc(b: &[u8]) -> Result<RpcCall, RpcError> {
         let _status = c.u8()?;
         params.push((name, read_typed_value(&mut c)?));
     }
-    Ok(RpcCall { proc_id, proc_name, params })
+    Ok(RpcCall {
+        proc_id,
+        proc_name,
+        params,
+    })
 }
 
 fn le_int(b: &[u8]) -> i64 {
@@ -193,7 +210,9 @@ fn float(b: &[u8]) -> Value {
 }
 
 fn decimal(b: &[u8], scale: u8) -> Result<Value, RpcError> {
-    let (sign, mag) = b.split_first().ok_or(RpcError::Malformed("empty decimal"))?;
+    let (sign, mag) = b
+        .split_first()
+        .ok_or(RpcError::Malformed("empty decimal"))?;
     if mag.len() > 16 {
         return Err(RpcError::Malformed("decimal longer than 16 bytes"));
     }
@@ -249,12 +268,20 @@ pub fn read_typed_value(c: &mut Cur<'_>) -> Result<Value, RpcError> {
         }
         0x28 => {
             let n = c.u8()? as usize;
-            Ok(if n == 0 { Value::Null } else { Value::Bytes(c.take(n)?.to_vec()) })
+            Ok(if n == 0 {
+                Value::Null
+            } else {
+                Value::Bytes(c.take(n)?.to_vec())
+            })
         }
         0x29..=0x2b => {
             let _scale = c.u8()?;
             let n = c.u8()? as usize;
-            Ok(if n == 0 { Value::Null } else { Value::Bytes(c.take(n)?.to_vec()) })
+            Ok(if n == 0 {
+                Value::Null
+            } else {
+                Value::Bytes(c.take(n)?.to_vec())
+            })
         }
         0xa5 | 0xad | 0xa7 | 0xaf | 0xe7 | 0xef => {
             let max = c.u16()?;
@@ -333,13 +360,20 @@ mod tests {
         b.extend("@P1".encode_utf16().flat_map(|u| u.to_le_bytes()));
         b.extend([0, 0x26, 4, 4, 42, 0, 0, 0]);
         b.extend([0, 0, 0x24, 16, 16]);
-        b.extend([0x33, 0x22, 0x11, 0x00, 0x55, 0x44, 0x77, 0x66, 8, 9, 10, 11, 12, 13, 14, 15]);
-        b.extend([0, 0, 0x6c, 17, 25, 0, 13, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        b.extend([
+            0x33, 0x22, 0x11, 0x00, 0x55, 0x44, 0x77, 0x66, 8, 9, 10, 11, 12, 13, 14, 15,
+        ]);
+        b.extend([
+            0, 0, 0x6c, 17, 25, 0, 13, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ]);
         let call = parse_rpc(&b).unwrap();
         assert_eq!(call.proc_id, Some(10));
         assert_eq!(call.params[0].1, Value::Str("SELECT @P1".into()));
         assert_eq!(call.params[2], ("@P1".into(), Value::Int(42)));
-        assert_eq!(call.params[3].1.as_guid().unwrap().to_string(), "00112233-4455-6677-0809-0a0b0c0d0e0f");
+        assert_eq!(
+            call.params[3].1.as_guid().unwrap().to_string(),
+            "00112233-4455-6677-0809-0a0b0c0d0e0f"
+        );
         assert_eq!(call.params[4].1, Value::Decimal(1, 0));
         // every truncation is an error, never a panic
         for n in 0..b.len() {
