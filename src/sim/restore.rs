@@ -298,18 +298,15 @@ fn claim(conn: &Conn, db: &str) -> Option<Busy> {
 
 /// The exclusive-access checks shared by RESTORE LOG and RESTORE DATABASE.
 fn exclusive(conn: &Conn, db: &str) -> Result<Busy, Msg> {
-    let injected = conn
-        .shared
-        .mutate(|st| {
-            if st.faults.fail_restores_3101 > 0 {
-                st.faults.fail_restores_3101 -= 1;
-                true
-            } else {
-                false
-            }
-        })
-        .map_err(|e| e)?;
-    if injected || conn.database.eq_ignore_ascii_case(db) && false {
+    let injected = conn.shared.mutate(|st| {
+        if st.faults.fail_restores_3101 > 0 {
+            st.faults.fail_restores_3101 -= 1;
+            true
+        } else {
+            false
+        }
+    })?;
+    if injected {
         return Err(in_use());
     }
     if conn.database.eq_ignore_ascii_case(db) {

@@ -430,18 +430,13 @@ async fn connection(
     let reader = {
         let (attn, attn_wake, gone) = (Arc::clone(&attn), Arc::clone(&attn_wake), gone.clone());
         tokio::spawn(async move {
-            loop {
-                match packet::read_message(&mut rd).await {
-                    Ok(Some(m)) => {
-                        if m.ty == packet::TYPE_ATTENTION {
-                            attn.store(true, Ordering::SeqCst);
-                            attn_wake.notify_one();
-                        }
-                        if tx.send(m).await.is_err() {
-                            break;
-                        }
-                    }
-                    _ => break,
+            while let Ok(Some(m)) = packet::read_message(&mut rd).await {
+                if m.ty == packet::TYPE_ATTENTION {
+                    attn.store(true, Ordering::SeqCst);
+                    attn_wake.notify_one();
+                }
+                if tx.send(m).await.is_err() {
+                    break;
                 }
             }
             gone.cancel();
