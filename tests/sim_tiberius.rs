@@ -497,3 +497,30 @@ async fn large_messages_cross_packets_both_ways() {
     .await;
     assert!(r.is_empty());
 }
+
+/// Answers are split at the packet size the client asked for in LOGIN7.
+#[tokio::test]
+async fn answers_follow_the_negotiated_packet_size() {
+    let (sim, _d) = Sim::with(&scenario()).await;
+    let (mut raw, login) = Raw::login_sized(sim.addr, "failover", PASSWORD, 512).await;
+    assert!(login
+        .msgs
+        .iter()
+        .any(|m| m.number == 5701 && m.text == "Changed database context to 'master'."));
+    raw.batch("SELECT * FROM msdb.dbo.log_shipping_secondary")
+        .await;
+    let mut sizes = Vec::new();
+    loop {
+        let (st, body) = raw.read_packet().await.unwrap();
+        sizes.push(body.len() + 8);
+        if st & 1 != 0 {
+            break;
+        }
+    }
+    assert!(sizes.len() >= 2, "{sizes:?}");
+    assert!(
+        sizes[..sizes.len() - 1].iter().all(|&n| n == 512),
+        "{sizes:?}"
+    );
+    assert!(*sizes.last().unwrap() <= 512);
+}

@@ -143,11 +143,21 @@ pub fn prelogin_payload() -> Vec<u8> {
 
 impl Raw {
     pub async fn login(addr: SocketAddr, user: &str, pw: &str) -> (Raw, RawResponse) {
+        Raw::login_sized(addr, user, pw, 4096).await
+    }
+
+    pub async fn login_sized(
+        addr: SocketAddr,
+        user: &str,
+        pw: &str,
+        packet_size: u32,
+    ) -> (Raw, RawResponse) {
         let s = TcpStream::connect(addr).await.unwrap();
         let mut raw = Raw { s };
         raw.send(18, &prelogin_payload()).await;
         let (_, _) = raw.read_message().await.expect("prelogin answer");
-        raw.send(16, &build_login7(user, pw, "master", 4096)).await;
+        raw.send(16, &build_login7(user, pw, "master", packet_size))
+            .await;
         let r = raw.response().await.expect("login answer");
         (raw, r)
     }
