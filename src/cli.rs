@@ -42,6 +42,93 @@ pub enum Command {
     Sim(SimArgs),
     /// Copy what the copy folder lacks, verified (BLAKE3), in parallel; resumable.
     Copy(CopyArgs),
+    /// Copy and apply the log chain, pipelined; leaves the database restoring.
+    Catchup(CatchupArgs),
+    /// The seven steps of the failover, journaled; running it again resumes.
+    Failover(FailoverArgs),
+    /// Rehearse a whole failover against a generated share and the built-in simulators.
+    Drill(DrillArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DrillArgs {
+    /// Log backups in the generated share.
+    #[arg(long, default_value_t = 200)]
+    pub logs: u32,
+    /// Size of each log backup.
+    #[arg(long, default_value = "4MiB")]
+    pub log_size: String,
+    /// Keep everything (share, copies, simulator state, journal, report) in this folder.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Simulated restore throughput in MiB/s (default: unthrottled).
+    #[arg(long)]
+    pub restore_mib_per_s: Option<f64>,
+    /// Copy workers.
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Seed of the generated share.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Write failover.json and failover.html here (default: DIR/report when --dir is given).
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FailoverArgs {
+    /// Configuration file (TOML), with a [chat] section.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Print every statement and cmdlet in order; change nothing.
+    #[arg(long)]
+    pub what_if: bool,
+    /// Do not ask for confirmation before the first change.
+    #[arg(long)]
+    pub yes: bool,
+    /// Accept active servers outside the new primary database's site (low-latency link).
+    #[arg(long)]
+    pub allow_remote_site: bool,
+    /// Bring the database online even though a gap stops the log chain (data loss).
+    #[arg(long)]
+    pub accept_gap: bool,
+    /// Copy workers.
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Verification of copies: reread, disk or inline.
+    #[arg(long)]
+    pub verify: Option<String>,
+    /// Write failover.json and failover.html into this folder.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CatchupArgs {
+    /// Configuration file (TOML).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Disable log shipping's copy and restore jobs for the run and put them back afterwards.
+    #[arg(long)]
+    pub pause_jobs: bool,
+    /// Copy workers (default: the configuration's, else the measured default).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Verification of copies: reread, disk or inline.
+    #[arg(long)]
+    pub verify: Option<String>,
+    /// Write the JSON report (and the HTML timeline) into this folder.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -76,30 +163,53 @@ pub struct PlanArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Logs are named <db>_yyyyMMddHHmmss.trn, 5 minutes apart from 2026-01-05T00:00:00, \
+so a seed always gives the same share. A 64KiB log makes a 98.5 KiB file, as SQL Server writes it."
+)]
 pub struct GenShareArgs {
     /// Folder to write into (created if missing).
     #[arg(long)]
     pub dir: PathBuf,
     #[arg(long, default_value = "mgc")]
     pub database: String,
-    /// Number of log backups.
+    /// Number of log backup slots (5 minutes apart).
     #[arg(long, default_value_t = 10)]
     pub logs: u32,
-    /// Size of each log backup, e.g. 64KiB, 8MiB.
+    /// Log records per backup, e.g. 64KiB, 8MiB (rounded up to 8 KiB pages).
     #[arg(long, default_value = "1MiB")]
     pub log_size: String,
-    /// FirstLSN of the first log (decimal or hex).
+    /// FirstLSN of the first log (decimal or hex vlf:block:slot).
     #[arg(long)]
     pub start_lsn: Option<String>,
-    /// Leave out the log after the K-th one, so the chain has a gap there.
-    #[arg(long)]
+    /// Leave out the log after the K-th one, so the chain has a gap there (0: the first log).
+    #[arg(long, value_name = "K")]
     pub gap_after: Option<u32>,
-    /// Also write the full backup the chain starts from (and a differential).
+    /// Make the log after the K-th one empty (FirstLSN == LastLSN).
+    #[arg(long, value_name = "K")]
+    pub empty_after: Option<u32>,
+    /// Write the K-th log a second time under the next second's name (same BackupSetGUID).
+    #[arg(long, value_name = "K")]
+    pub duplicate: Option<u32>,
+    /// Add N log backups of another database, <database>_other, to the folder.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub foreign: u32,
+    /// Write the newest log without its trailer (no MSLS, no ESET), as if still being written.
+    #[arg(long)]
+    pub incomplete_last: bool,
+    /// Add N in-flight copies: the next logs as <name>.wrk files cut in the middle.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub wrk: u32,
+    /// Also write the full backup the chain starts from, and a differential after the middle log.
     #[arg(long)]
     pub with_full: bool,
+    /// Data pages in the full backup (the differential has half).
+    #[arg(long, default_value = "1MiB")]
+    pub full_size: String,
     /// Seed for the payload and GUIDs.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Print the summary (every file with its header) as JSON.
     #[arg(long)]
     pub json: bool,
 }
@@ -123,6 +233,8 @@ pub enum SimCommand {
     Init(Box<SimInitArgs>),
     /// Print the state and the restore history as JSON.
     Show(SimShowArgs),
+    /// Stands where powershell.exe stands: `--state DIR [-NoProfile -NonInteractive] -Command <script>`.
+    ChatShell(ChatShellArgs),
 }
 
 #[derive(Debug, Args)]
@@ -216,4 +328,45 @@ pub struct CopyArgs {
     /// Print a JSON summary.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ChatShellArgs {
+    /// Folder holding the simulated pool's state (chat-pool.json).
+    #[arg(long)]
+    pub state: PathBuf,
+    #[command(subcommand)]
+    pub admin: Option<ChatShellAdmin>,
+    /// powershell.exe's arguments: [-NoProfile] [-NonInteractive] -Command <script...> | -EncodedCommand <base64>.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+    pub powershell: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ChatShellAdmin {
+    /// Create the state: one pool in the Normal state, its servers, no mirror, no active server.
+    Init {
+        /// The pool FQDN (its identity is service:FQDN).
+        #[arg(long)]
+        pool: String,
+        /// A Persistent Chat server of the pool (repeat for more).
+        #[arg(long = "server")]
+        servers: Vec<String>,
+        /// A SQL server Install-CsMirrorDatabase accepts (repeat; none: any).
+        #[arg(long = "sql-server")]
+        sql_servers: Vec<String>,
+        /// Replace an existing state.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Make the next N Lync cmdlets fail.
+    Fault {
+        #[arg(long)]
+        fail_next: u32,
+        /// Fail after the change took effect (a lost reply) instead of before.
+        #[arg(long)]
+        after: bool,
+    },
+    /// Print the state as JSON.
+    Show,
 }

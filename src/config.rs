@@ -83,6 +83,9 @@ pub struct Config {
     pub chat: Option<ChatConfig>,
     #[serde(default)]
     pub copy: CopyConfig,
+    /// The journal (default: `.logship-journal.jsonl` in `dest_dir`).
+    #[serde(default)]
+    pub journal: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -147,6 +150,9 @@ pub struct ChatConfig {
     pub mirror: MirrorConfig,
     #[serde(default = "default_shell")]
     pub shell: Vec<String>,
+    /// The PowerShell module holding the cmdlets: `Lync` (2013) or `SkypeForBusiness` (2015).
+    #[serde(default = "default_chat_module")]
+    pub module: String,
     /// Seconds one cmdlet may run.
     #[serde(default = "default_cmdlet_timeout")]
     pub timeout_secs: u64,
@@ -161,6 +167,10 @@ pub fn default_shell() -> Vec<String> {
     ]
     .map(String::from)
     .to_vec()
+}
+
+fn default_chat_module() -> String {
+    "Lync".to_string()
 }
 
 fn default_cmdlet_timeout() -> u64 {
@@ -255,6 +265,12 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    pub fn journal_path(&self) -> PathBuf {
+        self.journal
+            .clone()
+            .unwrap_or_else(|| self.dest_dir.join(crate::scan::JOURNAL_NAME))
     }
 
     /// The copy folder as the SQL Server sees it.

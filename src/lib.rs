@@ -2,13 +2,20 @@
 //! then completes the failover.
 
 pub mod backup;
+pub mod catchup;
+pub mod chat;
 pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod copy;
+pub mod drill;
+pub mod failover;
+pub mod journal;
 pub mod logging;
 pub mod lsn;
 pub mod plan;
+pub mod progress;
+pub mod report;
 pub mod scan;
 pub mod sim;
 pub mod sql;

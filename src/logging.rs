@@ -6,11 +6,13 @@ use crate::cli::GlobalArgs;
 
 pub fn init(g: &GlobalArgs) {
     let level = if g.quiet {
-        "warn"
+        "warn,tiberius=off"
     } else {
         match g.verbose {
-            0 => "warn,logship=info",
-            1 => "info",
+            // tiberius logs every server error and the lack of TLS (the simulator's) on its own;
+            // the engine reports what matters with context.
+            0 => "warn,logship=info,tiberius=off",
+            1 => "info,tiberius=off",
             2 => "debug",
             _ => "trace",
         }

@@ -10,6 +10,8 @@ use crate::backup::{self, BackupHeader, ReadError, ReadErrorKind};
 
 /// The manifest the copy engine keeps in the copy folder.
 pub const MANIFEST_NAME: &str = ".logship-manifest.json";
+/// The journal's default name, in the copy folder.
+pub const JOURNAL_NAME: &str = ".logship-journal.jsonl";
 /// The suffix of the copy engine's temporary files (`.NAME.logship-part`).
 pub const PART_SUFFIX: &str = ".logship-part";
 
@@ -31,7 +33,10 @@ impl FileKind {
             .file_name()
             .map(|n| n.to_string_lossy())
             .unwrap_or_default();
-        if name == MANIFEST_NAME || name.ends_with(PART_SUFFIX) || name.ends_with(".logship-tmp") {
+        if name.starts_with(".logship-")
+            || name.ends_with(PART_SUFFIX)
+            || name.ends_with(".logship-tmp")
+        {
             FileKind::Internal
         } else if name.to_ascii_lowercase().ends_with(".wrk") {
             FileKind::InFlight

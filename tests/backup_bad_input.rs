@@ -46,7 +46,8 @@ fn le16(b: &[u8], at: usize) -> u16 {
 }
 
 fn xor16(b: &[u8]) -> u16 {
-    b.chunks_exact(2).fold(0, |a, w| a ^ u16::from_le_bytes([w[0], w[1]]))
+    b.chunks_exact(2)
+        .fold(0, |a, w| a ^ u16::from_le_bytes([w[0], w[1]]))
 }
 
 /// One descriptor block as an independent walk of the test sees it.
@@ -67,7 +68,12 @@ fn blocks(d: &[u8]) -> Vec<Block> {
         let kind: [u8; 4] = d[off..off + 4].try_into().unwrap();
         let fso = le16(d, off + 8) as usize;
         if &kind == b"SFMB" {
-            out.push(Block { off, kind, streams: vec![], end: off + fso });
+            out.push(Block {
+                off,
+                kind,
+                streams: vec![],
+                end: off + fso,
+            });
             off += fso;
             continue;
         }
@@ -83,7 +89,12 @@ fn blocks(d: &[u8]) -> Vec<Block> {
             }
             s = (e + 3) & !3;
         };
-        out.push(Block { off, kind, streams, end });
+        out.push(Block {
+            off,
+            kind,
+            streams,
+            end,
+        });
         off = end;
     }
     assert_eq!(off, d.len(), "the test's walk covers the file");
@@ -107,13 +118,26 @@ fn empty_and_random_files() {
                 x as u8
             })
             .collect();
-        assert_eq!(read(&bytes).unwrap_err().kind, ReadErrorKind::NotMtf, "{len} random bytes");
+        assert_eq!(
+            read(&bytes).unwrap_err().kind,
+            ReadErrorKind::NotMtf,
+            "{len} random bytes"
+        );
     }
-    assert_eq!(read(b"TAP").unwrap_err().kind, ReadErrorKind::Truncated { offset: 0 });
-    assert_eq!(read(b"TAPE and then nothing").unwrap_err().kind, ReadErrorKind::Truncated { offset: 0 });
+    assert_eq!(
+        read(b"TAP").unwrap_err().kind,
+        ReadErrorKind::Truncated { offset: 0 }
+    );
+    assert_eq!(
+        read(b"TAPE and then nothing").unwrap_err().kind,
+        ReadErrorKind::Truncated { offset: 0 }
+    );
     let mut zeros = b"TAPE".to_vec();
     zeros.resize(4096, 0);
-    assert!(matches!(read(&zeros).unwrap_err().kind, ReadErrorKind::Checksum { offset: 0, .. }));
+    assert!(matches!(
+        read(&zeros).unwrap_err().kind,
+        ReadErrorKind::Checksum { offset: 0, .. }
+    ));
 }
 
 #[test]
@@ -124,7 +148,10 @@ fn every_sample_cut_at_every_block_boundary() {
         let whole = read(&d).unwrap();
         let bs = blocks(&d);
         let (msci_end, msls_end) = (end_of(&bs, b"MSCI"), end_of(&bs, b"MSLS"));
-        let mut cuts: Vec<usize> = bs.iter().flat_map(|b| [b.off, b.off + 1, b.off + 52, b.off + 100]).collect();
+        let mut cuts: Vec<usize> = bs
+            .iter()
+            .flat_map(|b| [b.off, b.off + 1, b.off + 52, b.off + 100])
+            .collect();
         cuts.extend(bs.iter().flat_map(|b| b.streams.iter().map(|s| s.0 + 11)));
         cuts.retain(|&c| c < d.len());
         for cut in cuts {
@@ -133,12 +160,18 @@ fn every_sample_cut_at_every_block_boundary() {
                 assert_eq!(r.unwrap_err().kind, ReadErrorKind::Empty);
             } else if cut < msci_end {
                 let e = r.unwrap_err();
-                assert!(matches!(e.kind, ReadErrorKind::Truncated { .. }), "{name} cut at {cut}: {e}");
+                assert!(
+                    matches!(e.kind, ReadErrorKind::Truncated { .. }),
+                    "{name} cut at {cut}: {e}"
+                );
             } else {
                 let h = r.unwrap_or_else(|e| panic!("{name} cut at {cut}: {e}"));
                 assert_eq!(h.len(), 1);
                 assert_eq!(h[0].complete, cut >= msls_end, "{name} cut at {cut}");
-                assert_eq!((h[0].first_lsn, h[0].last_lsn), (whole[0].first_lsn, whole[0].last_lsn));
+                assert_eq!(
+                    (h[0].first_lsn, h[0].last_lsn),
+                    (whole[0].first_lsn, whole[0].last_lsn)
+                );
                 assert_eq!(h[0].backup_set_guid, whole[0].backup_set_guid);
             }
         }
@@ -155,7 +188,11 @@ fn check_whole_rejects_every_cut() {
         let path = tmp.path().join(format!("cut{}.trn", b.off));
         std::fs::write(&path, &d[..b.off]).unwrap();
         let e = check_whole(&path, &mut |_, _| {}).unwrap_err();
-        assert!(matches!(e.kind, ReadErrorKind::Truncated { .. }), "cut at {}: {e}", b.off);
+        assert!(
+            matches!(e.kind, ReadErrorKind::Truncated { .. }),
+            "cut at {}: {e}",
+            b.off
+        );
         assert_eq!(e.path, path);
     }
 }
@@ -210,17 +247,36 @@ fn outside_the_envelope_says_why() {
         let mut enc = d.clone();
         set_stream_field(&mut enc, mqci, field, 1);
         let e = read(&enc).unwrap_err();
-        assert_eq!(e.kind, ReadErrorKind::Encrypted { offset: mqci as u64 }, "field {field}");
+        assert_eq!(
+            e.kind,
+            ReadErrorKind::Encrypted {
+                offset: mqci as u64
+            },
+            "field {field}"
+        );
         assert!(e.server_may_read());
     }
-    let mqtl = bs.iter().flat_map(|b| &b.streams).find(|s| &s.1 == b"MQTL").unwrap().0;
+    let mqtl = bs
+        .iter()
+        .flat_map(|b| &b.streams)
+        .find(|s| &s.1 == b"MQTL")
+        .unwrap()
+        .0;
     let mut enc = d.clone();
     set_stream_field(&mut enc, mqtl, 16, 3);
-    assert_eq!(read(&enc).unwrap_err().kind, ReadErrorKind::Encrypted { offset: mqtl as u64 });
+    assert_eq!(
+        read(&enc).unwrap_err().kind,
+        ReadErrorKind::Encrypted {
+            offset: mqtl as u64
+        }
+    );
 
     // SCIN is not covered by a checksum: a changed major version reaches the version check.
     let mut v9 = d.clone();
-    for b in bs.iter().filter(|b| &b.kind == b"MSCI" || &b.kind == b"MSLS") {
+    for b in bs
+        .iter()
+        .filter(|b| &b.kind == b"MSCI" || &b.kind == b"MSLS")
+    {
         let scin = b.streams[0].0 + 22;
         assert_eq!(&v9[scin..scin + 4], b"SCIN");
         v9[scin + 0x1B] = 9;
@@ -232,13 +288,21 @@ fn outside_the_envelope_says_why() {
     let msci = bs.iter().find(|b| &b.kind == b"MSCI").unwrap();
     let mut nometa = d.clone();
     nometa[msci.streams[0].0 + 22 + 3] = b'X';
-    assert_eq!(read(&nometa).unwrap_err().kind, ReadErrorKind::NoMetadata { offset: msci.off as u64 });
+    assert_eq!(
+        read(&nometa).unwrap_err().kind,
+        ReadErrorKind::NoMetadata {
+            offset: msci.off as u64
+        }
+    );
 
     // MSCI and MSLS must agree on the LSNs.
     let msls = bs.iter().find(|b| &b.kind == b"MSLS").unwrap();
     let mut disagree = d.clone();
     disagree[msls.streams[0].0 + 22 + 0x2A + 4] ^= 1;
-    assert!(matches!(read(&disagree).unwrap_err().kind, ReadErrorKind::Malformed { .. }));
+    assert!(matches!(
+        read(&disagree).unwrap_err().kind,
+        ReadErrorKind::Malformed { .. }
+    ));
 
     let mut notmtf = d.clone();
     notmtf[..4].copy_from_slice(b"TAPF");
@@ -297,7 +361,11 @@ fn seeded_mutations_never_panic() {
                     _ => rng.next() as u8,
                 };
             }
-            let cut = if rng.below(8) == 0 { rng.below(d.len()) } else { d.len() };
+            let cut = if rng.below(8) == 0 {
+                rng.below(d.len())
+            } else {
+                d.len()
+            };
             match read(&d[..cut]) {
                 Ok(h) => {
                     assert!(!h.is_empty());
@@ -312,4 +380,20 @@ fn seeded_mutations_never_panic() {
     }
     eprintln!("mutations: {ok} still read, {errs} rejected");
     assert!(errs > ok, "most mutations of headers must be rejected");
+}
+
+#[test]
+fn missing_file_and_folder_are_io_errors_naming_the_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("gone.trn");
+    for p in [missing.as_path(), tmp.path()] {
+        let e = logship::backup::read_file(p).unwrap_err();
+        assert!(matches!(e.kind, ReadErrorKind::Io(_)), "{e}");
+        assert_eq!(e.path, p);
+        let e = check_whole(p, &mut |_, _| {}).unwrap_err();
+        assert!(
+            matches!(e.kind, ReadErrorKind::Io(_) | ReadErrorKind::Empty),
+            "{e}"
+        );
+    }
 }

@@ -4,6 +4,7 @@ mod date;
 mod mtf;
 mod reader;
 mod scin;
+pub mod share;
 mod source;
 pub mod synth;
 

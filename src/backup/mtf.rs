@@ -38,15 +38,21 @@ pub const STRING_UTF16: u8 = 2;
 pub const PAGE: u64 = 8192;
 
 pub fn u16_at(b: &[u8], off: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(off..off.checked_add(2)?)?.try_into().ok()?))
+    Some(u16::from_le_bytes(
+        b.get(off..off.checked_add(2)?)?.try_into().ok()?,
+    ))
 }
 
 pub fn u32_at(b: &[u8], off: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(off..off.checked_add(4)?)?.try_into().ok()?))
+    Some(u32::from_le_bytes(
+        b.get(off..off.checked_add(4)?)?.try_into().ok()?,
+    ))
 }
 
 pub fn u64_at(b: &[u8], off: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(off..off.checked_add(8)?)?.try_into().ok()?))
+    Some(u64::from_le_bytes(
+        b.get(off..off.checked_add(8)?)?.try_into().ok()?,
+    ))
 }
 
 pub fn array_at<const N: usize>(b: &[u8], off: usize) -> Option<[u8; N]> {
@@ -67,7 +73,8 @@ pub fn put_u64(b: &mut [u8], off: usize, v: u64) {
 
 /// XOR of the little-endian u16 words of `b` (MTF's header checksum).
 pub fn xor16(b: &[u8]) -> u16 {
-    b.chunks_exact(2).fold(0u16, |acc, w| acc ^ u16::from_le_bytes([w[0], w[1]]))
+    b.chunks_exact(2)
+        .fold(0u16, |acc, w| acc ^ u16::from_le_bytes([w[0], w[1]]))
 }
 
 /// The common header of a descriptor block.
@@ -157,7 +164,11 @@ impl StreamHeader {
     }
 
     pub fn new(id: Tag, length: u64) -> StreamHeader {
-        StreamHeader { id, length, ..StreamHeader::default() }
+        StreamHeader {
+            id,
+            length,
+            ..StreamHeader::default()
+        }
     }
 
     pub fn encode(&self, out: &mut [u8]) {
@@ -221,7 +232,12 @@ mod tests {
 
     #[test]
     fn stream_round_trip_and_checksum() {
-        let s = StreamHeader { id: MQTL, length: 65538, media_attributes: 0x80, ..StreamHeader::default() };
+        let s = StreamHeader {
+            id: MQTL,
+            length: 65538,
+            media_attributes: 0x80,
+            ..StreamHeader::default()
+        };
         let b = s.to_bytes();
         assert_eq!(StreamHeader::parse(&b), Some(s));
         for i in 0..STREAM_LEN {

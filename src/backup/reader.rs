@@ -50,13 +50,20 @@ impl fmt::Display for ReadErrorKind {
             ReadErrorKind::Encrypted { offset } => {
                 write!(f, "encrypted or compressed stream at offset {offset}: needs RESTORE HEADERONLY on the server")
             }
-            ReadErrorKind::Checksum { offset, what } => write!(f, "{what} checksum mismatch at offset {offset}"),
+            ReadErrorKind::Checksum { offset, what } => {
+                write!(f, "{what} checksum mismatch at offset {offset}")
+            }
             ReadErrorKind::Truncated { offset } => write!(f, "truncated at offset {offset}"),
-            ReadErrorKind::NoMetadata { offset } => write!(f, "no SCIN backup-set metadata in the block at offset {offset}"),
+            ReadErrorKind::NoMetadata { offset } => write!(
+                f,
+                "no SCIN backup-set metadata in the block at offset {offset}"
+            ),
             ReadErrorKind::UnknownVersion { major } => {
                 write!(f, "SQL Server major version {major} not checked: needs RESTORE HEADERONLY on the server")
             }
-            ReadErrorKind::Malformed { offset, detail } => write!(f, "malformed at offset {offset}: {detail}"),
+            ReadErrorKind::Malformed { offset, detail } => {
+                write!(f, "malformed at offset {offset}: {detail}")
+            }
         }
     }
 }
@@ -74,7 +81,9 @@ impl ReadError {
     pub fn server_may_read(&self) -> bool {
         matches!(
             self.kind,
-            ReadErrorKind::Compressed | ReadErrorKind::Encrypted { .. } | ReadErrorKind::UnknownVersion { .. }
+            ReadErrorKind::Compressed
+                | ReadErrorKind::Encrypted { .. }
+                | ReadErrorKind::UnknownVersion { .. }
         )
     }
 }
@@ -104,7 +113,10 @@ pub fn read_headers<R: Read + Seek>(r: R, path: &Path) -> Result<Vec<BackupHeade
 ///
 /// MTF checksums cover headers only: a flipped byte inside the log or data pages goes unseen
 /// here, as it does for SQL Server until it replays the damaged record.
-pub fn check_whole(path: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<Vec<BackupHeader>, ReadError> {
+pub fn check_whole(
+    path: &Path,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Vec<BackupHeader>, ReadError> {
     let f = std::fs::File::open(path).map_err(|e| io_error(path, e))?;
     let len = f.metadata().map_err(|e| io_error(path, e))?.len();
     let mut src = Sequential::new(f, len, progress);
@@ -112,13 +124,22 @@ pub fn check_whole(path: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<Ve
     let extra = src.drain().map_err(|e| io_error(path, e))?;
     if extra != 0 {
         let detail = format!("{extra} bytes past the last block (the file grew while read)");
-        return Err(ReadError { path: path.to_path_buf(), kind: ReadErrorKind::Malformed { offset: len, detail } });
+        return Err(ReadError {
+            path: path.to_path_buf(),
+            kind: ReadErrorKind::Malformed {
+                offset: len,
+                detail,
+            },
+        });
     }
     Ok(headers)
 }
 
 fn io_error(path: &Path, e: std::io::Error) -> ReadError {
-    ReadError { path: path.to_path_buf(), kind: ReadErrorKind::Io(e.to_string()) }
+    ReadError {
+        path: path.to_path_buf(),
+        kind: ReadErrorKind::Io(e.to_string()),
+    }
 }
 
 /// The media: from the TAPE block's RAID stream.
@@ -151,7 +172,10 @@ impl From<ReadErrorKind> for Stop {
 }
 
 fn malformed(offset: u64, detail: impl Into<String>) -> Stop {
-    Stop::Error(ReadErrorKind::Malformed { offset, detail: detail.into() })
+    Stop::Error(ReadErrorKind::Malformed {
+        offset,
+        detail: detail.into(),
+    })
 }
 
 fn io(e: std::io::Error) -> Stop {
@@ -160,19 +184,28 @@ fn io(e: std::io::Error) -> Stop {
 
 /// Walks the blocks; `strict` asks for a whole, untruncated file.
 fn walk<S: Source>(src: &mut S, path: &Path, strict: bool) -> Result<Vec<BackupHeader>, ReadError> {
-    let err = |kind| ReadError { path: path.to_path_buf(), kind };
+    let err = |kind| ReadError {
+        path: path.to_path_buf(),
+        kind,
+    };
     let len = src.len();
     if len == 0 {
         return Err(err(ReadErrorKind::Empty));
     }
-    let head = src.get(0, 8).map_err(|e| err(ReadErrorKind::Io(e.to_string())))?;
+    let head = src
+        .get(0, 8)
+        .map_err(|e| err(ReadErrorKind::Io(e.to_string())))?;
     if head.starts_with(b"MSSQLBAK") {
         return Err(err(ReadErrorKind::Compressed));
     }
     if !(head.starts_with(&mtf::TAPE) || mtf::TAPE.starts_with(head)) {
         return Err(err(ReadErrorKind::NotMtf));
     }
-    let mut media = Media { set_guid: Uuid::nil(), family_count: 1, family_sequence: 1 };
+    let mut media = Media {
+        set_guid: Uuid::nil(),
+        family_count: 1,
+        family_sequence: 1,
+    };
     let mut sets = Vec::new();
     let truncated = match walk_blocks(src, strict, &mut media, &mut sets) {
         // A file ends with ESET and the end-of-media filemark; one that stops at a block
@@ -187,7 +220,10 @@ fn walk<S: Source>(src: &mut S, path: &Path, strict: bool) -> Result<Vec<BackupH
             return Err(err(ReadErrorKind::Truncated { offset: at }));
         }
         // A set cut before its metadata is still being written: it does not exist yet.
-        if sets.last().is_some_and(|s: &Set| s.msci.is_none() && s.msls.is_none()) {
+        if sets
+            .last()
+            .is_some_and(|s: &Set| s.msci.is_none() && s.msls.is_none())
+        {
             sets.pop();
         }
         if sets.is_empty() {
@@ -198,7 +234,10 @@ fn walk<S: Source>(src: &mut S, path: &Path, strict: bool) -> Result<Vec<BackupH
     for set in sets {
         if strict && !(set.msls.is_some() && set.ended) {
             let detail = "backup set without its MSLS and ESET trailer".to_string();
-            return Err(err(ReadErrorKind::Malformed { offset: set.offset, detail }));
+            return Err(err(ReadErrorKind::Malformed {
+                offset: set.offset,
+                detail,
+            }));
         }
         out.push(header(path, set, &media).map_err(err)?);
     }
@@ -209,10 +248,20 @@ fn header(path: &Path, set: Set, media: &Media) -> Result<BackupHeader, ReadErro
     let complete = set.msls.is_some();
     let scin = match (set.msls, set.msci) {
         (Some(last), Some(first)) => {
-            let lsns = |s: &Scin| (s.first_lsn, s.last_lsn, s.checkpoint_lsn, s.database_backup_lsn);
+            let lsns = |s: &Scin| {
+                (
+                    s.first_lsn,
+                    s.last_lsn,
+                    s.checkpoint_lsn,
+                    s.database_backup_lsn,
+                )
+            };
             if lsns(&last) != lsns(&first) || last.backup_type != first.backup_type {
                 let detail = "the MSCI and MSLS copies of the metadata disagree".to_string();
-                return Err(ReadErrorKind::Malformed { offset: set.offset, detail });
+                return Err(ReadErrorKind::Malformed {
+                    offset: set.offset,
+                    detail,
+                });
             }
             last
         }
@@ -220,7 +269,9 @@ fn header(path: &Path, set: Set, media: &Media) -> Result<BackupHeader, ReadErro
         (None, None) => return Err(ReadErrorKind::NoMetadata { offset: set.offset }),
     };
     if !KNOWN_MAJORS.contains(&scin.version.major) {
-        return Err(ReadErrorKind::UnknownVersion { major: scin.version.major });
+        return Err(ReadErrorKind::UnknownVersion {
+            major: scin.version.major,
+        });
     }
     let diff = scin.backup_type.is_differential();
     Ok(BackupHeader {
@@ -253,7 +304,12 @@ fn header(path: &Path, set: Set, media: &Media) -> Result<BackupHeader, ReadErro
 }
 
 /// Walks to the end of the file; returns the kind of the last block.
-fn walk_blocks<S: Source>(src: &mut S, strict: bool, media: &mut Media, sets: &mut Vec<Set>) -> Result<mtf::Tag, Stop> {
+fn walk_blocks<S: Source>(
+    src: &mut S,
+    strict: bool,
+    media: &mut Media,
+    sets: &mut Vec<Set>,
+) -> Result<mtf::Tag, Stop> {
     let len = src.len();
     let mut pos = 0u64;
     let mut last = [0u8; 4];
@@ -266,13 +322,19 @@ fn walk_blocks<S: Source>(src: &mut S, strict: bool, media: &mut Media, sets: &m
             // Space the writer has not filled yet.
             return Err(Stop::Truncated(pos));
         }
-        let d = Dblk::parse(&hb).ok_or(ReadErrorKind::Checksum { offset: pos, what: "descriptor block" })?;
+        let d = Dblk::parse(&hb).ok_or(ReadErrorKind::Checksum {
+            offset: pos,
+            what: "descriptor block",
+        })?;
         if pos == 0 && d.kind != mtf::TAPE {
             return Err(ReadErrorKind::NotMtf.into());
         }
         let fs = d.first_stream as u64;
         if fs < DBLK_LEN as u64 {
-            return Err(malformed(pos, format!("first stream offset {fs} inside the block header")));
+            return Err(malformed(
+                pos,
+                format!("first stream offset {fs} inside the block header"),
+            ));
         }
         last = d.kind;
         if d.kind == mtf::SFMB {
@@ -283,7 +345,10 @@ fn walk_blocks<S: Source>(src: &mut S, strict: bool, media: &mut Media, sets: &m
             mtf::TAPE => tape_body(src, pos, fs)?,
             mtf::SSET => sets.push(sset(src, pos, fs, &d)?),
             mtf::MSCI | mtf::MSLS | mtf::ESET if sets.is_empty() => {
-                return Err(malformed(pos, format!("{} block before any SSET", mtf::tag_str(&d.kind))));
+                return Err(malformed(
+                    pos,
+                    format!("{} block before any SSET", mtf::tag_str(&d.kind)),
+                ));
             }
             _ => {}
         }
@@ -299,22 +364,34 @@ fn walk_blocks<S: Source>(src: &mut S, strict: bool, media: &mut Media, sets: &m
             let Some(sb) = array_at::<STREAM_LEN>(sb, 0) else {
                 return Err(Stop::Truncated(s));
             };
-            let sh = StreamHeader::parse(&sb).ok_or(ReadErrorKind::Checksum { offset: s, what: "stream header" })?;
+            let sh = StreamHeader::parse(&sb).ok_or(ReadErrorKind::Checksum {
+                offset: s,
+                what: "stream header",
+            })?;
             if sh.encryption != 0 || sh.compression != 0 {
                 return Err(ReadErrorKind::Encrypted { offset: s }.into());
             }
             let data = s + STREAM_LEN as u64;
-            let end = data.checked_add(sh.length).ok_or_else(|| malformed(s, "stream length overflows"))?;
+            let end = data
+                .checked_add(sh.length)
+                .ok_or_else(|| malformed(s, "stream length overflows"))?;
             if sh.id == mtf::SPAD {
                 break end;
             }
             match (d.kind, sh.id) {
                 (mtf::TAPE, mtf::RAID) => raid(src, data, sh.length, media)?,
-                (mtf::MSCI | mtf::MSLS, mtf::MQCI) if scin.is_none() => scin = mqci(src, pos, data, sh.length)?,
-                (mtf::MSTL, mtf::MQTL) | (mtf::MSDA, mtf::MQDA) if strict => {
-                    if sh.length != 0 && (sh.length < 2 || (sh.length - 2) % mtf::PAGE != 0) {
-                        return Err(malformed(s, format!("{} stream of {} bytes is not whole pages", mtf::tag_str(&sh.id), sh.length)));
-                    }
+                (mtf::MSCI | mtf::MSLS, mtf::MQCI) if scin.is_none() => {
+                    scin = mqci(src, pos, data, sh.length)?
+                }
+                (mtf::MSTL, mtf::MQTL) | (mtf::MSDA, mtf::MQDA)
+                    if strict && !whole_pages(sh.length) =>
+                {
+                    let what = format!(
+                        "{} stream of {} bytes is not whole pages",
+                        mtf::tag_str(&sh.id),
+                        sh.length
+                    );
+                    return Err(malformed(s, what));
                 }
                 _ => {}
             }
@@ -347,6 +424,11 @@ fn walk_blocks<S: Source>(src: &mut S, strict: bool, media: &mut Media, sets: &m
     Ok(last)
 }
 
+/// MQTL and MQDA data: empty, or two bytes then whole 8 KiB pages.
+fn whole_pages(length: u64) -> bool {
+    length == 0 || (length >= 2 && (length - 2) % mtf::PAGE == 0)
+}
+
 /// The fixed part of a block, up to its first stream.
 fn block_head<S: Source>(src: &mut S, pos: u64, fs: u64) -> Result<&[u8], Stop> {
     let b = src.get(pos, fs as usize).map_err(io)?;
@@ -367,15 +449,34 @@ fn tape_body<S: Source>(src: &mut S, pos: u64, fs: u64) -> Result<(), Stop> {
 
 fn sset<S: Source>(src: &mut S, pos: u64, fs: u64, d: &Dblk) -> Result<Set, Stop> {
     let b = block_head(src, pos, fs)?;
-    let position = u16_at(b, 0x3E).ok_or_else(|| malformed(pos, "SSET shorter than its data-set number"))?;
+    let position =
+        u16_at(b, 0x3E).ok_or_else(|| malformed(pos, "SSET shorter than its data-set number"))?;
     let at = d.os_data_offset as usize;
     if d.os_data_size < 16 {
-        return Err(malformed(pos, format!("SSET OS-specific data of {} bytes has no BackupSetGUID", d.os_data_size)));
+        return Err(malformed(
+            pos,
+            format!(
+                "SSET OS-specific data of {} bytes has no BackupSetGUID",
+                d.os_data_size
+            ),
+        ));
     }
     let guid = array_at::<16>(b, at)
         .map(Uuid::from_bytes_le)
-        .ok_or_else(|| malformed(pos, format!("SSET OS-specific data at +{at} outside the block head")))?;
-    Ok(Set { offset: pos, position, guid, msci: None, msls: None, ended: false })
+        .ok_or_else(|| {
+            malformed(
+                pos,
+                format!("SSET OS-specific data at +{at} outside the block head"),
+            )
+        })?;
+    Ok(Set {
+        offset: pos,
+        position,
+        guid,
+        msci: None,
+        msls: None,
+        ended: false,
+    })
 }
 
 fn raid<S: Source>(src: &mut S, data: u64, length: u64, media: &mut Media) -> Result<(), Stop> {
@@ -383,13 +484,22 @@ fn raid<S: Source>(src: &mut S, data: u64, length: u64, media: &mut Media) -> Re
     if (b.len() as u64) < length.min(64) {
         return Err(Stop::Truncated(data + b.len() as u64));
     }
-    let (Some(guid), Some(count), Some(seq)) = (array_at::<16>(b, 0), u16_at(b, 0x14), u16_at(b, 0x18)) else {
-        return Err(malformed(data, format!("RAID stream of {length} bytes too short")));
+    let (Some(guid), Some(count), Some(seq)) =
+        (array_at::<16>(b, 0), u16_at(b, 0x14), u16_at(b, 0x18))
+    else {
+        return Err(malformed(
+            data,
+            format!("RAID stream of {length} bytes too short"),
+        ));
     };
     if count == 0 || seq == 0 || seq > count {
         return Err(malformed(data, format!("media family {seq} of {count}")));
     }
-    *media = Media { set_guid: Uuid::from_bytes_le(guid), family_count: count, family_sequence: seq };
+    *media = Media {
+        set_guid: Uuid::from_bytes_le(guid),
+        family_count: count,
+        family_sequence: seq,
+    };
     Ok(())
 }
 

@@ -81,7 +81,10 @@ fn string_at(c: &[u8], off: usize, what: &str) -> Result<String, String> {
     let bytes = c
         .get(at..at + len)
         .ok_or_else(|| format!("{what} ({len} bytes at +{at}) runs past the SCIN chunk"))?;
-    let units: Vec<u16> = bytes.chunks_exact(2).map(|w| u16::from_le_bytes([w[0], w[1]])).collect();
+    let units: Vec<u16> = bytes
+        .chunks_exact(2)
+        .map(|w| u16::from_le_bytes([w[0], w[1]]))
+        .collect();
     String::from_utf16(&units).map_err(|_| format!("{what} is not valid UTF-16"))
 }
 
@@ -89,7 +92,10 @@ impl Scin {
     /// Decodes a whole SCIN chunk (tag and size included).
     pub fn parse(c: &[u8]) -> Result<Scin, String> {
         if c.len() < FIXED_MIN {
-            return Err(format!("SCIN chunk of {} bytes is shorter than {FIXED_MIN}", c.len()));
+            return Err(format!(
+                "SCIN chunk of {} bytes is shorter than {FIXED_MIN}",
+                c.len()
+            ));
         }
         let short = || "SCIN field out of range".to_string();
         let letter = c[0x57];
@@ -97,7 +103,11 @@ impl Scin {
             .ok_or_else(|| format!("unknown backup type letter 0x{letter:02x}"))?;
         let scin = Scin {
             flags: u32_at(c, 0x08).ok_or_else(short)?,
-            version: SoftwareVersion { build: u16_at(c, 0x18).ok_or_else(short)?, minor: c[0x1A], major: c[0x1B] },
+            version: SoftwareVersion {
+                build: u16_at(c, 0x18).ok_or_else(short)?,
+                minor: c[0x1A],
+                major: c[0x1B],
+            },
             first_lsn: lsn_at(c, 0x20).ok_or_else(short)?,
             last_lsn: lsn_at(c, 0x2A).ok_or_else(short)?,
             checkpoint_lsn: lsn_at(c, 0x34).ok_or_else(short)?,
@@ -117,7 +127,10 @@ impl Scin {
             differential_base_guid: guid_at(c, 0x110).ok_or_else(short)?,
         };
         if scin.first_lsn > scin.last_lsn {
-            return Err(format!("FirstLSN {} is after LastLSN {}", scin.first_lsn, scin.last_lsn));
+            return Err(format!(
+                "FirstLSN {} is after LastLSN {}",
+                scin.first_lsn, scin.last_lsn
+            ));
         }
         Ok(scin)
     }
@@ -174,13 +187,31 @@ mod tests {
     fn sample() -> Scin {
         Scin {
             flags: 0x200,
-            version: SoftwareVersion { major: 13, minor: 0, build: 5081 },
+            version: SoftwareVersion {
+                major: 13,
+                minor: 0,
+                build: 5081,
+            },
             first_lsn: Lsn::new(39, 474, 1),
             last_lsn: Lsn::new(39, 541, 1),
             checkpoint_lsn: Lsn::new(39, 488, 71),
             database_backup_lsn: Lsn::new(39, 488, 71),
-            database_creation_date: Some(MtfDate { year: 2019, month: 5, day: 2, hour: 20, minute: 58, second: 2 }),
-            backup_start_date: Some(MtfDate { year: 2019, month: 5, day: 2, hour: 21, minute: 5, second: 55 }),
+            database_creation_date: Some(MtfDate {
+                year: 2019,
+                month: 5,
+                day: 2,
+                hour: 20,
+                minute: 58,
+                second: 2,
+            }),
+            backup_start_date: Some(MtfDate {
+                year: 2019,
+                month: 5,
+                day: 2,
+                hour: 21,
+                minute: 5,
+                second: 55,
+            }),
             backup_finish_date: None,
             backup_type: BackupType::Log,
             database_version: 852,
@@ -210,10 +241,38 @@ mod tests {
         let c = sample().encode();
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (c[..0x100].to_vec(), "shorter"),
-            ({ let mut d = c.clone(); d[0x57] = b'Z'; d }, "type letter"),
-            ({ let mut d = c.clone(); put_u16(&mut d, 0x68, 3); d }, "odd byte length"),
-            ({ let mut d = c.clone(); put_u16(&mut d, 0x6A, 0xFFF0); d }, "runs past"),
-            ({ let mut d = c.clone(); d[0x20..0x2A].copy_from_slice(&Lsn::new(40, 0, 0).to_bytes()); d }, "after LastLSN"),
+            (
+                {
+                    let mut d = c.clone();
+                    d[0x57] = b'Z';
+                    d
+                },
+                "type letter",
+            ),
+            (
+                {
+                    let mut d = c.clone();
+                    put_u16(&mut d, 0x68, 3);
+                    d
+                },
+                "odd byte length",
+            ),
+            (
+                {
+                    let mut d = c.clone();
+                    put_u16(&mut d, 0x6A, 0xFFF0);
+                    d
+                },
+                "runs past",
+            ),
+            (
+                {
+                    let mut d = c.clone();
+                    d[0x20..0x2A].copy_from_slice(&Lsn::new(40, 0, 0).to_bytes());
+                    d
+                },
+                "after LastLSN",
+            ),
         ];
         for (bytes, want) in cases {
             let err = Scin::parse(&bytes).unwrap_err();

@@ -30,7 +30,14 @@ pub struct Window<R> {
 impl<R: Read + Seek> Window<R> {
     pub fn new(mut r: R) -> io::Result<Window<R>> {
         let len = r.seek(SeekFrom::End(0))?;
-        Ok(Window { r, len, buf: Vec::new(), start: 0, filled: 0, at: Some(len) })
+        Ok(Window {
+            r,
+            len,
+            buf: Vec::new(),
+            start: 0,
+            filled: 0,
+            at: Some(len),
+        })
     }
 }
 
@@ -93,10 +100,19 @@ pub struct Sequential<'p, R> {
 
 impl<'p, R: Read> Sequential<'p, R> {
     pub fn new(r: R, len: u64, progress: &'p mut dyn FnMut(u64, u64)) -> Sequential<'p, R> {
-        Sequential { r, len, buf: vec![0; CHUNK], start: 0, filled: 0, done: 0, progress }
+        Sequential {
+            r,
+            len,
+            buf: vec![0; CHUNK],
+            start: 0,
+            filled: 0,
+            done: 0,
+            progress,
+        }
     }
 
     /// Bytes actually read from the underlying reader so far.
+    #[cfg(test)]
     pub fn done(&self) -> u64 {
         self.done
     }
@@ -169,7 +185,15 @@ mod tests {
     fn window_serves_any_offset() {
         let d = data();
         let mut w = Window::new(Cursor::new(d.clone())).unwrap();
-        for (off, n) in [(0u64, 52usize), (10, 100), (150_000, 22), (5, 40_000), (199_990, 52), (200_000, 4), (300_000, 1)] {
+        for (off, n) in [
+            (0u64, 52usize),
+            (10, 100),
+            (150_000, 22),
+            (5, 40_000),
+            (199_990, 52),
+            (200_000, 4),
+            (300_000, 1),
+        ] {
             let got = w.get(off, n).unwrap().to_vec();
             let lo = (off as usize).min(d.len());
             let hi = (lo + n).min(d.len());
@@ -183,7 +207,13 @@ mod tests {
         let mut seen = Vec::new();
         let mut p = |done, total| seen.push((done, total));
         let mut s = Sequential::new(Cursor::new(d.clone()), d.len() as u64, &mut p);
-        for (off, n) in [(0u64, 52usize), (10, 100), (150_000, 22), (150_010, 40_000), (199_990, 52)] {
+        for (off, n) in [
+            (0u64, 52usize),
+            (10, 100),
+            (150_000, 22),
+            (150_010, 40_000),
+            (199_990, 52),
+        ] {
             let got = s.get(off, n).unwrap().to_vec();
             let lo = off as usize;
             assert_eq!(got, &d[lo..(lo + n).min(d.len())], "at {off}+{n}");

@@ -13,8 +13,8 @@ use serde_json::json;
 use crate::cli::{CopyArgs, GlobalArgs};
 use crate::config::{format_size, parse_size};
 use crate::copy::{
-    check_dest, copy_files, discover_backups, CopyError, CopyJob, CopyOptions, CopyProgress, CopyReport, RateMeter,
-    VerifiedFile, VerifyMode, DEFAULT_BUFFER, DEFAULT_WORKERS,
+    check_dest, copy_files, discover_backups, CopyError, CopyJob, CopyOptions, CopyProgress,
+    CopyReport, RateMeter, VerifiedFile, VerifyMode, DEFAULT_BUFFER, DEFAULT_WORKERS,
 };
 
 use super::{usage, Status};
@@ -27,28 +27,45 @@ const LOG_EVERY: Duration = Duration::from_secs(5);
 pub fn run(g: &GlobalArgs, a: &CopyArgs) -> anyhow::Result<Status> {
     let opts = options(a)?;
     if !a.source.is_dir() {
-        return Err(usage(format!("source folder {} does not exist or is not a folder", a.source.display())));
+        return Err(usage(format!(
+            "source folder {} does not exist or is not a folder",
+            a.source.display()
+        )));
     }
     match check_dest(&a.dest) {
         Ok(()) => {}
-        Err(e @ (CopyError::DestMissing { .. } | CopyError::DestNotDir { .. })) => return Err(usage(e.to_string())),
+        Err(e @ (CopyError::DestMissing { .. } | CopyError::DestNotDir { .. })) => {
+            return Err(usage(e.to_string()))
+        }
         Err(e) => return Err(e.into()),
     }
     let jobs = candidates(a)?;
-    let progress: Box<dyn CopyProgress> = if !g.no_progress && !g.quiet && std::io::stderr().is_terminal() {
-        Box::new(BarProgress::new())
-    } else {
-        Box::new(LogProgress::new())
-    };
+    let progress: Box<dyn CopyProgress> =
+        if !g.no_progress && !g.quiet && std::io::stderr().is_terminal() {
+            Box::new(BarProgress::new())
+        } else {
+            Box::new(LogProgress::new())
+        };
     let cancel = AtomicBool::new(false);
-    let report = copy_files(&jobs, &a.dest, &opts, progress.as_ref(), &|_: &VerifiedFile| {}, &cancel)
-        .with_context(|| format!("copying {} into {}", a.source.display(), a.dest.display()))?;
+    let report = copy_files(
+        &jobs,
+        &a.dest,
+        &opts,
+        progress.as_ref(),
+        &|_: &VerifiedFile| {},
+        &cancel,
+    )
+    .with_context(|| format!("copying {} into {}", a.source.display(), a.dest.display()))?;
     if a.json {
         println!("{}", summary_json(&report));
     } else {
         print_summary(&report);
     }
-    Ok(if report.ok() { Status::Done } else { Status::Failed })
+    Ok(if report.ok() {
+        Status::Done
+    } else {
+        Status::Failed
+    })
 }
 
 /// The files to consider, in copy order. The one place that decides the scope: today every backup
@@ -72,10 +89,20 @@ fn options(a: &CopyArgs) -> anyhow::Result<CopyOptions> {
         return Err(usage("--buffer-size must be at least 4KiB"));
     }
     let throttle = match std::env::var(THROTTLE_ENV) {
-        Ok(v) => Some(Duration::from_millis(v.parse().map_err(|_| usage(format!("{THROTTLE_ENV}: not a number")))?)),
+        Ok(v) => {
+            Some(Duration::from_millis(v.parse().map_err(|_| {
+                usage(format!("{THROTTLE_ENV}: not a number"))
+            })?))
+        }
         Err(_) => None,
     };
-    Ok(CopyOptions { workers, verify, buffer_size, retries: a.retries, throttle })
+    Ok(CopyOptions {
+        workers,
+        verify,
+        buffer_size,
+        retries: a.retries,
+        throttle,
+    })
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -132,7 +159,11 @@ fn print_summary(r: &CopyReport) {
         r.failed.len()
     );
     for f in &r.failed {
-        eprintln!("logship: failed: {} (after {} attempt(s))", error_chain(&f.error), f.attempts);
+        eprintln!(
+            "logship: failed: {} (after {} attempt(s))",
+            error_chain(&f.error),
+            f.attempts
+        );
     }
     if let Some(e) = &r.manifest_error {
         eprintln!("logship: manifest not saved: {e}");
@@ -158,7 +189,11 @@ impl BarProgress {
             )
             .expect("a valid template"),
         );
-        BarProgress { bar, files: AtomicU64::new(0), total: AtomicU64::new(0) }
+        BarProgress {
+            bar,
+            files: AtomicU64::new(0),
+            total: AtomicU64::new(0),
+        }
     }
 }
 
@@ -173,7 +208,10 @@ impl CopyProgress for BarProgress {
     }
     fn file_done(&self, _name: &str, _ok: bool) {
         let done = self.files.fetch_add(1, Ordering::Relaxed) + 1;
-        self.bar.set_message(format!("{done}/{} files", self.total.load(Ordering::Relaxed)));
+        self.bar.set_message(format!(
+            "{done}/{} files",
+            self.total.load(Ordering::Relaxed)
+        ));
     }
     fn end(&self) {
         self.bar.finish_and_clear();
@@ -196,7 +234,15 @@ struct LogState {
 impl LogProgress {
     fn new() -> Self {
         let now = Instant::now();
-        LogProgress { state: Mutex::new(LogState { start: now, last: now, meter: RateMeter::default(), files: 0, files_done: 0 }) }
+        LogProgress {
+            state: Mutex::new(LogState {
+                start: now,
+                last: now,
+                meter: RateMeter::default(),
+                files: 0,
+                files_done: 0,
+            }),
+        }
     }
 
     fn maybe_log(st: &mut LogState, force: bool) {
@@ -206,7 +252,11 @@ impl LogProgress {
         }
         st.last = now;
         let el = now.duration_since(st.start);
-        let eta = st.meter.eta(el).map(|d| format!("{} s", d.as_secs())).unwrap_or_else(|| "?".into());
+        let eta = st
+            .meter
+            .eta(el)
+            .map(|d| format!("{} s", d.as_secs()))
+            .unwrap_or_else(|| "?".into());
         tracing::info!(
             "copy: {}/{} files, {}/{}, {:.0} MiB/s, ETA {eta}",
             st.files_done,

@@ -1,10 +1,14 @@
 //! One module per command: turn the flags into a config, call the engine, print the result.
 
+mod catchup;
 mod copy;
+mod drill;
+pub(crate) mod failover;
 mod gen_share;
 mod headers;
 mod plan;
 mod sim;
+mod sim_chat;
 
 use crate::cli::{Cli, Command};
 
@@ -33,6 +37,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Headers(a) => headers::run(g, &a),
         Command::Plan(a) => plan::run(g, &a),
         Command::GenShare(a) => gen_share::run(g, &a),
+        Command::Catchup(a) => catchup::run(g, &a),
+        Command::Failover(a) => failover::run(g, &a),
+        Command::Drill(a) => drill::run(g, &a),
         Command::Sim(a) => sim::run(g, a),
         Command::Copy(a) => copy::run(g, &a),
     }

@@ -11,9 +11,10 @@ use crate::sim::state::{self, Faults, Scenario, PASSWORD_ENV};
 
 use super::{usage, Status};
 
-pub fn run(_g: &GlobalArgs, a: SimArgs) -> anyhow::Result<Status> {
+pub fn run(g: &GlobalArgs, a: SimArgs) -> anyhow::Result<Status> {
     match a.sub {
         Some(SimCommand::Init(i)) => init(&i),
+        Some(SimCommand::ChatShell(c)) => super::sim_chat::run(g, &c),
         Some(SimCommand::Show(s)) => {
             let st = state::load(&s.state)?;
             println!("{}", serde_json::to_string_pretty(&st)?);

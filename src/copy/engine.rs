@@ -16,8 +16,8 @@ use super::progress::CopyProgress;
 use super::select::{decide, dest_state, remove_leftovers, Action};
 use super::stream::{advise_sequential, drop_cached_pages, hash_file, pump, PumpCfg, PumpError};
 use super::{
-    check_dest, part_name, CopyError, CopyJob, CopyOptions, CopyReport, FailedFile, VerifiedBy, VerifiedFile,
-    VerifyMode,
+    check_dest, part_name, CopyError, CopyJob, CopyOptions, CopyReport, FailedFile, VerifiedBy,
+    VerifiedFile, VerifyMode,
 };
 
 /// Progress is reported in batches of this many bytes (and at the end of each file).
@@ -69,7 +69,10 @@ pub fn copy_files(
     let m = Manifest::load(dest).unwrap_or_else(|e| {
         // The manifest is a cache of verification: without it, files in place are re-hashed.
         warn!("{e}; starting from an empty manifest (files in place will be hashed, not copied)");
-        Manifest { version: 1, ..Manifest::default() }
+        Manifest {
+            version: 1,
+            ..Manifest::default()
+        }
     });
     progress.begin(jobs.len() as u64, jobs.iter().map(|j| j.size).sum());
     let shared = Shared {
@@ -78,9 +81,16 @@ pub fn copy_files(
         progress,
         on_verified,
         cancel,
-        manifest: Mutex::new(ManifestState { m, dirty: false, stop: false }),
+        manifest: Mutex::new(ManifestState {
+            m,
+            dirty: false,
+            stop: false,
+        }),
         manifest_cv: Condvar::new(),
-        report: Mutex::new(CopyReport { verify: opts.verify, ..CopyReport::default() }),
+        report: Mutex::new(CopyReport {
+            verify: opts.verify,
+            ..CopyReport::default()
+        }),
         content_reads: AtomicU64::new(0),
     };
     let next = AtomicUsize::new(0);
@@ -95,7 +105,12 @@ pub fn copy_files(
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(job) = jobs.get(i) else { break };
                         if cancel.load(Ordering::Relaxed) {
-                            shared.report.lock().unwrap().cancelled.push(job.name.clone());
+                            shared
+                                .report
+                                .lock()
+                                .unwrap()
+                                .cancelled
+                                .push(job.name.clone());
                             continue;
                         }
                         process(&shared, job, &mut pool);
@@ -142,7 +157,11 @@ fn manifest_writer(sh: &Shared) -> Option<String> {
         };
         st = sh.manifest.lock().unwrap();
         if !st.stop {
-            st = sh.manifest_cv.wait_timeout_while(st, MANIFEST_INTERVAL, |s| !s.stop).unwrap().0;
+            st = sh
+                .manifest_cv
+                .wait_timeout_while(st, MANIFEST_INTERVAL, |s| !s.stop)
+                .unwrap()
+                .0;
         }
     }
 }
@@ -171,8 +190,16 @@ fn valid_name(name: &str) -> bool {
 
 fn process(sh: &Shared, job: &CopyJob, pool: &mut Vec<Vec<u8>>) {
     let _span = info_span!("copy", file = %job.name, bytes = job.size).entered();
+    sh.progress.file_started(&job.name);
     if !valid_name(&job.name) {
-        return fail(sh, job, 0, CopyError::BadName { name: job.name.clone() });
+        return fail(
+            sh,
+            job,
+            0,
+            CopyError::BadName {
+                name: job.name.clone(),
+            },
+        );
     }
     let action = {
         let st = sh.manifest.lock().unwrap();
@@ -220,19 +247,38 @@ fn hash_check_then_copy(sh: &Shared, job: &CopyJob, pool: &mut Vec<Vec<u8>>) {
 }
 
 /// Hashes the source and the file in place; `Some` when they are equal.
-fn hash_both(sh: &Shared, job: &CopyJob, pool: &mut Vec<Vec<u8>>) -> Result<Option<VerifiedFile>, CopyError> {
+fn hash_both(
+    sh: &Shared,
+    job: &CopyJob,
+    pool: &mut Vec<Vec<u8>>,
+) -> Result<Option<VerifiedFile>, CopyError> {
     let fin = sh.dest.join(&job.name);
-    let cfg = PumpCfg { buf: sh.opts.buffer_size, throttle: sh.opts.throttle, cancel: sh.cancel };
+    let cfg = PumpCfg {
+        buf: sh.opts.buffer_size,
+        throttle: sh.opts.throttle,
+        cancel: sh.cancel,
+    };
     let mut src = open_source(&job.source)?;
     sh.content_reads.fetch_add(1, Ordering::Relaxed);
-    let (sn, sh_) = hash_file(&mut src, job.size, &cfg, pool).map_err(|e| pump_err(e, &job.source, &job.source))?;
-    let mut dst = File::open(&fin).map_err(|source| CopyError::DestRead { path: fin.clone(), source })?;
+    let (sn, sh_) = hash_file(&mut src, job.size, &cfg, pool)
+        .map_err(|e| pump_err(e, &job.source, &job.source))?;
+    let mut dst = File::open(&fin).map_err(|source| CopyError::DestRead {
+        path: fin.clone(),
+        source,
+    })?;
     sh.content_reads.fetch_add(1, Ordering::Relaxed);
-    let (dn, dh) = hash_file(&mut dst, job.size, &cfg, pool).map_err(|e| pump_err(e, &fin, &fin))?;
+    let (dn, dh) =
+        hash_file(&mut dst, job.size, &cfg, pool).map_err(|e| pump_err(e, &fin, &fin))?;
     if sn != dn || sh_ != dh || sn != job.size {
         return Ok(None);
     }
-    Ok(Some(VerifiedFile { name: job.name.clone(), path: fin, size: sn, blake3: sh_, by: Some(VerifiedBy::Compared) }))
+    Ok(Some(VerifiedFile {
+        name: job.name.clone(),
+        path: fin,
+        size: sn,
+        blake3: sh_,
+        by: Some(VerifiedBy::Compared),
+    }))
 }
 
 fn copy_with_retries(sh: &Shared, job: &CopyJob, pool: &mut Vec<Vec<u8>>) {
@@ -276,9 +322,17 @@ fn fail(sh: &Shared, job: &CopyJob, attempts: u32, error: CopyError) {
 
 /// Puts a verified file in the manifest and wakes the manifest writer.
 fn record(sh: &Shared, vf: &VerifiedFile, by: VerifiedBy) {
-    let mtime_ns = fs::metadata(&vf.path).and_then(|m| m.modified()).map(to_ns).unwrap_or(0);
-    let entry =
-        ManifestEntry { size: vf.size, mtime_ns, blake3: vf.blake3.to_hex().to_string(), verified_at: now_secs(), verify: by };
+    let mtime_ns = fs::metadata(&vf.path)
+        .and_then(|m| m.modified())
+        .map(to_ns)
+        .unwrap_or(0);
+    let entry = ManifestEntry {
+        size: vf.size,
+        mtime_ns,
+        blake3: vf.blake3.to_hex().to_string(),
+        verified_at: now_secs(),
+        verify: by,
+    };
     let mut st = sh.manifest.lock().unwrap();
     st.m.files.insert(vf.name.clone(), entry);
     st.dirty = true;
@@ -288,22 +342,38 @@ fn record(sh: &Shared, vf: &VerifiedFile, by: VerifiedBy) {
 
 fn open_source(path: &Path) -> Result<File, CopyError> {
     File::open(path).map_err(|source| match source.kind() {
-        io::ErrorKind::NotFound => CopyError::SourceVanished { path: path.to_path_buf(), source },
-        _ => CopyError::SourceOpen { path: path.to_path_buf(), source },
+        io::ErrorKind::NotFound => CopyError::SourceVanished {
+            path: path.to_path_buf(),
+            source,
+        },
+        _ => CopyError::SourceOpen {
+            path: path.to_path_buf(),
+            source,
+        },
     })
 }
 
 fn pump_err(e: PumpError, read_path: &Path, write_path: &Path) -> CopyError {
     match e {
-        PumpError::Read(source) => CopyError::SourceRead { path: read_path.to_path_buf(), source },
-        PumpError::Sink(source) => CopyError::DestWrite { path: write_path.to_path_buf(), source },
+        PumpError::Read(source) => CopyError::SourceRead {
+            path: read_path.to_path_buf(),
+            source,
+        },
+        PumpError::Sink(source) => CopyError::DestWrite {
+            path: write_path.to_path_buf(),
+            source,
+        },
         PumpError::Cancelled => CopyError::Cancelled,
     }
 }
 
 /// One attempt: source → `.NAME.logship-part` (hashed while read) → fsync → verify → rename →
 /// folder fsync. On any error the temporary file is removed; the final name is never touched.
-fn copy_once(sh: &Shared, job: &CopyJob, pool: &mut Vec<Vec<u8>>) -> Result<VerifiedFile, CopyError> {
+fn copy_once(
+    sh: &Shared,
+    job: &CopyJob,
+    pool: &mut Vec<Vec<u8>>,
+) -> Result<VerifiedFile, CopyError> {
     let part = sh.dest.join(part_name(&job.name));
     let res = copy_to_part(sh, job, &part, pool);
     if res.is_err() {
@@ -312,18 +382,45 @@ fn copy_once(sh: &Shared, job: &CopyJob, pool: &mut Vec<Vec<u8>>) -> Result<Veri
     res
 }
 
-fn copy_to_part(sh: &Shared, job: &CopyJob, part: &Path, pool: &mut Vec<Vec<u8>>) -> Result<VerifiedFile, CopyError> {
-    let changed = |detail: String| CopyError::SourceChanged { path: job.source.clone(), detail };
-    let write_err = |source: io::Error| CopyError::DestWrite { path: part.to_path_buf(), source };
+fn copy_to_part(
+    sh: &Shared,
+    job: &CopyJob,
+    part: &Path,
+    pool: &mut Vec<Vec<u8>>,
+) -> Result<VerifiedFile, CopyError> {
+    let changed = |detail: String| CopyError::SourceChanged {
+        path: job.source.clone(),
+        detail,
+    };
+    let write_err = |source: io::Error| CopyError::DestWrite {
+        path: part.to_path_buf(),
+        source,
+    };
     let mut src = open_source(&job.source)?;
     sh.content_reads.fetch_add(1, Ordering::Relaxed);
-    let before = src.metadata().map_err(|source| CopyError::SourceRead { path: job.source.clone(), source })?;
+    let before = src.metadata().map_err(|source| CopyError::SourceRead {
+        path: job.source.clone(),
+        source,
+    })?;
     if before.len() != job.size {
-        return Err(changed(format!("listed at {} bytes, now {}", job.size, before.len())));
+        return Err(changed(format!(
+            "listed at {} bytes, now {}",
+            job.size,
+            before.len()
+        )));
     }
     advise_sequential(&src);
-    let mut out = OpenOptions::new().write(true).create(true).truncate(true).open(part).map_err(write_err)?;
-    let cfg = PumpCfg { buf: sh.opts.buffer_size, throttle: sh.opts.throttle, cancel: sh.cancel };
+    let mut out = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(part)
+        .map_err(write_err)?;
+    let cfg = PumpCfg {
+        buf: sh.opts.buffer_size,
+        throttle: sh.opts.throttle,
+        cancel: sh.cancel,
+    };
     let mut unreported = 0u64;
     let pumped = pump(&mut src, job.size, &cfg, true, pool, |chunk| {
         out.write_all(chunk)?;
@@ -340,7 +437,10 @@ fn copy_to_part(sh: &Shared, job: &CopyJob, part: &Path, pool: &mut Vec<Vec<u8>>
     if n != job.size {
         return Err(changed(format!("read {n} bytes, listed at {}", job.size)));
     }
-    let after = src.metadata().map_err(|source| CopyError::SourceRead { path: job.source.clone(), source })?;
+    let after = src.metadata().map_err(|source| CopyError::SourceRead {
+        path: job.source.clone(),
+        source,
+    })?;
     if after.len() != before.len() || after.modified().ok() != before.modified().ok() {
         return Err(changed("modified while it was read".into()));
     }
@@ -351,10 +451,22 @@ fn copy_to_part(sh: &Shared, job: &CopyJob, part: &Path, pool: &mut Vec<Vec<u8>>
     drop(out);
     let by = verify(sh, job, part, n, &hash, pool)?;
     let fin = sh.dest.join(&job.name);
-    fs::rename(part, &fin).map_err(|source| CopyError::DestWrite { path: fin.clone(), source })?;
-    sync_dir(sh.dest).map_err(|source| CopyError::DestWrite { path: sh.dest.to_path_buf(), source })?;
+    fs::rename(part, &fin).map_err(|source| CopyError::DestWrite {
+        path: fin.clone(),
+        source,
+    })?;
+    sync_dir(sh.dest).map_err(|source| CopyError::DestWrite {
+        path: sh.dest.to_path_buf(),
+        source,
+    })?;
     debug!(mode = %sh.opts.verify, "verified");
-    Ok(VerifiedFile { name: job.name.clone(), path: fin, size: n, blake3: hash, by: Some(by) })
+    Ok(VerifiedFile {
+        name: job.name.clone(),
+        path: fin,
+        size: n,
+        blake3: hash,
+        by: Some(by),
+    })
 }
 
 /// Verifies the fsynced temporary file per the mode; returns how it was verified.
@@ -370,7 +482,10 @@ fn verify(
     if mode == VerifyMode::Inline {
         return Ok(VerifiedBy::Inline);
     }
-    let read_err = |source: io::Error| CopyError::DestRead { path: part.to_path_buf(), source };
+    let read_err = |source: io::Error| CopyError::DestRead {
+        path: part.to_path_buf(),
+        source,
+    };
     let mut f = File::open(part).map_err(read_err)?;
     sh.content_reads.fetch_add(1, Ordering::Relaxed);
     if mode == VerifyMode::Disk {
@@ -378,12 +493,18 @@ fn verify(
             let mut r = sh.report.lock().unwrap();
             if r.disk_fallback.is_none() {
                 warn!("cannot drop cached pages ({e}); verify mode disk falls back to reread");
-                r.disk_fallback = Some(format!("cannot drop cached pages ({e}); verified by reread"));
+                r.disk_fallback = Some(format!(
+                    "cannot drop cached pages ({e}); verified by reread"
+                ));
             }
             mode = VerifyMode::Reread;
         }
     }
-    let cfg = PumpCfg { buf: sh.opts.buffer_size, throttle: None, cancel: sh.cancel };
+    let cfg = PumpCfg {
+        buf: sh.opts.buffer_size,
+        throttle: None,
+        cancel: sh.cancel,
+    };
     let (n, h) = hash_file(&mut f, len, &cfg, pool).map_err(|e| match e {
         PumpError::Cancelled => CopyError::Cancelled,
         PumpError::Read(source) | PumpError::Sink(source) => read_err(source),

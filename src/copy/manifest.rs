@@ -58,21 +58,31 @@ impl Manifest {
         let bytes = match fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Ok(Manifest { version: VERSION, files: BTreeMap::new() })
+                return Ok(Manifest {
+                    version: VERSION,
+                    files: BTreeMap::new(),
+                })
             }
             Err(source) => return Err(ManifestError::Read { path, source }),
         };
-        let m: Manifest = serde_json::from_slice(&bytes)
-            .map_err(|e| ManifestError::Parse { path: path.clone(), message: e.to_string() })?;
+        let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| ManifestError::Parse {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
         if m.version != VERSION {
-            return Err(ManifestError::Parse { path, message: format!("unknown version {}", m.version) });
+            return Err(ManifestError::Parse {
+                path,
+                message: format!("unknown version {}", m.version),
+            });
         }
         Ok(m)
     }
 
     /// The entry vouching for `name` if it still matches what is on disk (size and mtime).
     pub fn verified(&self, name: &str, size: u64, mtime_ns: u64) -> Option<&ManifestEntry> {
-        self.files.get(name).filter(|e| e.size == size && e.mtime_ns == mtime_ns)
+        self.files
+            .get(name)
+            .filter(|e| e.size == size && e.mtime_ns == mtime_ns)
     }
 
     pub fn to_json(&self) -> Vec<u8> {
@@ -125,11 +135,16 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 
 /// Nanoseconds since 1970 (0 before it), the manifest's mtime unit.
 pub fn to_ns(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
 }
 
 pub fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -137,16 +152,31 @@ mod tests {
     use super::*;
 
     fn entry(size: u64, mtime_ns: u64) -> ManifestEntry {
-        ManifestEntry { size, mtime_ns, blake3: "ab".into(), verified_at: 1, verify: VerifiedBy::Reread }
+        ManifestEntry {
+            size,
+            mtime_ns,
+            blake3: "ab".into(),
+            verified_at: 1,
+            verify: VerifiedBy::Reread,
+        }
     }
 
     #[test]
     fn verified_needs_same_size_and_mtime() {
         let mut m = Manifest::default();
         m.files.insert("a.trn".into(), entry(10, 5));
-        let cases = [("a.trn", 10, 5, true), ("a.trn", 11, 5, false), ("a.trn", 10, 6, false), ("b.trn", 10, 5, false)];
+        let cases = [
+            ("a.trn", 10, 5, true),
+            ("a.trn", 11, 5, false),
+            ("a.trn", 10, 6, false),
+            ("b.trn", 10, 5, false),
+        ];
         for (name, size, mtime, want) in cases {
-            assert_eq!(m.verified(name, size, mtime).is_some(), want, "{name} {size} {mtime}");
+            assert_eq!(
+                m.verified(name, size, mtime).is_some(),
+                want,
+                "{name} {size} {mtime}"
+            );
         }
     }
 
@@ -154,7 +184,10 @@ mod tests {
     fn save_then_load_round_trips_and_leaves_no_temp() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(Manifest::load(dir.path()).unwrap().files.len(), 0);
-        let mut m = Manifest { version: VERSION, files: BTreeMap::new() };
+        let mut m = Manifest {
+            version: VERSION,
+            files: BTreeMap::new(),
+        };
         m.files.insert("x.trn".into(), entry(3, 9));
         m.save(dir.path()).unwrap();
         assert_eq!(Manifest::load(dir.path()).unwrap(), m);

@@ -91,7 +91,9 @@ impl FromStr for VerifyMode {
             "reread" => Ok(VerifyMode::Reread),
             "disk" => Ok(VerifyMode::Disk),
             "inline" => Ok(VerifyMode::Inline),
-            _ => Err(format!("unknown verify mode {s:?} (expected reread, disk or inline)")),
+            _ => Err(format!(
+                "unknown verify mode {s:?} (expected reread, disk or inline)"
+            )),
         }
     }
 }
@@ -237,7 +239,12 @@ pub enum CopyError {
     #[error("cannot read back {}", path.display())]
     DestRead { path: PathBuf, source: io::Error },
     #[error("{} does not match its source {}: BLAKE3 {actual}, expected {expected}", path.display(), source_path.display())]
-    Mismatch { path: PathBuf, source_path: PathBuf, expected: String, actual: String },
+    Mismatch {
+        path: PathBuf,
+        source_path: PathBuf,
+        expected: String,
+        actual: String,
+    },
     #[error("{name:?} is not a plain file name")]
     BadName { name: String },
     #[error("cancelled")]
@@ -247,7 +254,10 @@ pub enum CopyError {
 impl CopyError {
     /// Worth another attempt: the source moved under us or the read-back disagreed.
     pub fn retryable(&self) -> bool {
-        matches!(self, CopyError::SourceChanged { .. } | CopyError::Mismatch { .. })
+        matches!(
+            self,
+            CopyError::SourceChanged { .. } | CopyError::Mismatch { .. }
+        )
     }
 }
 
@@ -256,21 +266,38 @@ pub fn check_dest(dest: &Path) -> Result<(), CopyError> {
     let meta = match std::fs::metadata(dest) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(CopyError::DestMissing { path: dest.to_path_buf() })
+            return Err(CopyError::DestMissing {
+                path: dest.to_path_buf(),
+            })
         }
-        Err(source) => return Err(CopyError::DestNotWritable { path: dest.to_path_buf(), source }),
+        Err(source) => {
+            return Err(CopyError::DestNotWritable {
+                path: dest.to_path_buf(),
+                source,
+            })
+        }
     };
     if !meta.is_dir() {
-        return Err(CopyError::DestNotDir { path: dest.to_path_buf() });
+        return Err(CopyError::DestNotDir {
+            path: dest.to_path_buf(),
+        });
     }
     // A probe file, because permission bits lie (root, ACLs, read-only mounts).
     let probe = dest.join(format!(".logship-probe-{}", std::process::id()));
-    match std::fs::OpenOptions::new().write(true).create(true).truncate(true).open(&probe) {
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&probe)
+    {
         Ok(f) => {
             drop(f);
             let _ = std::fs::remove_file(&probe);
             Ok(())
         }
-        Err(source) => Err(CopyError::DestNotWritable { path: dest.to_path_buf(), source }),
+        Err(source) => Err(CopyError::DestNotWritable {
+            path: dest.to_path_buf(),
+            source,
+        }),
     }
 }

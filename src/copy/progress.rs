@@ -7,6 +7,8 @@ use std::time::Duration;
 pub trait CopyProgress: Sync {
     /// Before any work: the jobs and their total bytes (including files that will be skipped).
     fn begin(&self, _files: u64, _bytes: u64) {}
+    /// A worker starts on a file (to skip, check or copy it).
+    fn file_started(&self, _name: &str) {}
     /// More source bytes are done (copied, hash-checked, or skipped as already verified).
     /// Workers batch these (a few MiB at a time), so this is cheap to lock.
     fn bytes(&self, _n: u64) {}
@@ -63,7 +65,10 @@ mod tests {
             (100, 150, 10, 15.0, Some(0)),
         ];
         for (total, done, secs, rate, eta) in cases {
-            let m = RateMeter { total_bytes: total, done_bytes: done };
+            let m = RateMeter {
+                total_bytes: total,
+                done_bytes: done,
+            };
             let e = Duration::from_secs(secs);
             assert_eq!(m.rate(e), rate, "{total} {done} {secs}");
             assert_eq!(m.eta(e).map(|d| d.as_secs()), eta, "{total} {done} {secs}");

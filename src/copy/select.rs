@@ -53,10 +53,15 @@ pub(crate) fn dest_state(dest: &Path, name: &str) -> Option<(u64, u64)> {
 pub fn select_uncopied(candidates: &[CopyJob], dest: &Path, manifest: &Manifest) -> Vec<Pending> {
     candidates
         .iter()
-        .filter_map(|job| match decide(job, dest_state(dest, &job.name), manifest) {
-            Action::Skip(_) => None,
-            action => Some(Pending { job: job.clone(), action }),
-        })
+        .filter_map(
+            |job| match decide(job, dest_state(dest, &job.name), manifest) {
+                Action::Skip(_) => None,
+                action => Some(Pending {
+                    job: job.clone(),
+                    action,
+                }),
+            },
+        )
         .collect()
 }
 
@@ -67,31 +72,46 @@ pub fn is_backup_name(name: &str) -> bool {
         return false;
     }
     let lower = name.to_ascii_lowercase();
-    [".trn", ".bak", ".dif", ".log"].iter().any(|ext| lower.len() > ext.len() && lower.ends_with(ext))
+    [".trn", ".bak", ".dif", ".log"]
+        .iter()
+        .any(|ext| lower.len() > ext.len() && lower.ends_with(ext))
 }
 
 /// Every backup file directly in `source` (log shipping writes a flat folder), sorted by name,
 /// which for log shipping's `DB_YYYYMMDDhhmmss.trn` names is chronological.
 pub fn discover_backups(source: &Path) -> Result<Vec<CopyJob>, walkdir::Error> {
     let mut jobs = Vec::new();
-    for entry in walkdir::WalkDir::new(source).min_depth(1).max_depth(1).sort_by_file_name() {
+    for entry in walkdir::WalkDir::new(source)
+        .min_depth(1)
+        .max_depth(1)
+        .sort_by_file_name()
+    {
         let entry = entry?;
         if !entry.file_type().is_file() {
             continue;
         }
-        let Some(name) = entry.file_name().to_str() else { continue };
+        let Some(name) = entry.file_name().to_str() else {
+            continue;
+        };
         if !is_backup_name(name) {
             continue;
         }
         let size = entry.metadata()?.len();
-        jobs.push(CopyJob { source: entry.path().to_path_buf(), name: name.to_string(), size });
+        jobs.push(CopyJob {
+            source: entry.path().to_path_buf(),
+            name: name.to_string(),
+            size,
+        });
     }
     Ok(jobs)
 }
 
 /// Removes `.NAME.logship-part` files a crashed run left in the copy folder; returns how many.
 pub fn remove_leftovers(dest: &Path) -> Result<usize, CopyError> {
-    let list = |source: io::Error| CopyError::DestList { path: dest.to_path_buf(), source };
+    let list = |source: io::Error| CopyError::DestList {
+        path: dest.to_path_buf(),
+        source,
+    };
     let mut n = 0;
     for entry in fs::read_dir(dest).map_err(list)? {
         let entry = entry.map_err(list)?;
@@ -101,7 +121,12 @@ pub fn remove_leftovers(dest: &Path) -> Result<usize, CopyError> {
             match fs::remove_file(entry.path()) {
                 Ok(()) => n += 1,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(source) => return Err(CopyError::DestWrite { path: entry.path(), source }),
+                Err(source) => {
+                    return Err(CopyError::DestWrite {
+                        path: entry.path(),
+                        source,
+                    })
+                }
             }
         }
     }
@@ -135,9 +160,19 @@ mod tests {
 
     #[test]
     fn decisions() {
-        let job = CopyJob { source: "/s/a.trn".into(), name: "a.trn".into(), size: 100 };
+        let job = CopyJob {
+            source: "/s/a.trn".into(),
+            name: "a.trn".into(),
+            size: 100,
+        };
         let mut m = Manifest::default();
-        let e = ManifestEntry { size: 100, mtime_ns: 7, blake3: "00".into(), verified_at: 0, verify: VerifiedBy::Reread };
+        let e = ManifestEntry {
+            size: 100,
+            mtime_ns: 7,
+            blake3: "00".into(),
+            verified_at: 0,
+            verify: VerifiedBy::Reread,
+        };
         m.files.insert("a.trn".into(), e.clone());
         let empty = Manifest::default();
         let cases: [(Option<(u64, u64)>, &Manifest, Action); 6] = [

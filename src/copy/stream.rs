@@ -58,7 +58,9 @@ pub(crate) fn pump(
                 if cfg.cancel.load(Ordering::Relaxed) {
                     break Err(PumpError::Cancelled);
                 }
-                let Ok(mut b) = free_rx.recv() else { break Ok(()) };
+                let Ok(mut b) = free_rx.recv() else {
+                    break Ok(());
+                };
                 let n = match fill(src, &mut b) {
                     Ok(n) => n,
                     Err(e) => break Err(PumpError::Read(e)),
@@ -178,7 +180,10 @@ pub(crate) fn drop_cached_pages(f: &File) -> io::Result<()> {
 
 #[cfg(not(unix))]
 pub(crate) fn drop_cached_pages(_f: &File) -> io::Result<()> {
-    Err(io::Error::new(io::ErrorKind::Unsupported, "dropping cached pages needs posix_fadvise"))
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "dropping cached pages needs posix_fadvise",
+    ))
 }
 
 /// Tells the kernel the file is read front to back (bigger readahead); advice only.
@@ -197,11 +202,22 @@ mod tests {
     #[test]
     fn pump_hashes_and_passes_every_byte_both_ways() {
         let cancel = AtomicBool::new(false);
-        for (len, buf) in [(0usize, 64usize), (10, 64), (128, 64), (129, 64), (1000, 64), (4096, 100)] {
+        for (len, buf) in [
+            (0usize, 64usize),
+            (10, 64),
+            (128, 64),
+            (129, 64),
+            (1000, 64),
+            (4096, 100),
+        ] {
             let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
             let mut t = tempfile::tempfile().unwrap();
             t.write_all(&data).unwrap();
-            let cfg = PumpCfg { buf, throttle: None, cancel: &cancel };
+            let cfg = PumpCfg {
+                buf,
+                throttle: None,
+                cancel: &cancel,
+            };
             let mut pool = Vec::new();
             for _ in 0..2 {
                 use std::io::Seek;
@@ -212,7 +228,11 @@ mod tests {
                     Ok(())
                 })
                 .unwrap();
-                assert_eq!((n as usize, out.as_slice()), (len, data.as_slice()), "len {len} buf {buf}");
+                assert_eq!(
+                    (n as usize, out.as_slice()),
+                    (len, data.as_slice()),
+                    "len {len} buf {buf}"
+                );
                 assert_eq!(h.unwrap(), blake3::hash(&data));
             }
             assert!(pool.len() <= DEPTH + 1, "buffers come back to the pool");
@@ -226,7 +246,11 @@ mod tests {
         t.write_all(&vec![1u8; 10_000]).unwrap();
         use std::io::Seek;
         t.rewind().unwrap();
-        let cfg = PumpCfg { buf: 100, throttle: None, cancel: &cancel };
+        let cfg = PumpCfg {
+            buf: 100,
+            throttle: None,
+            cancel: &cancel,
+        };
         let mut calls = 0;
         let r = pump(&mut t, 10_000, &cfg, true, &mut Vec::new(), |_| {
             calls += 1;

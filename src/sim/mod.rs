@@ -44,8 +44,11 @@
 //! RESTORE rolls it back cleanly (not "interrupted"); a dropped connection or a killed
 //! simulator leaves it interrupted (4319 until `WITH RESTART`).
 
+pub mod chat_shell;
 pub mod engine;
 pub mod media;
+pub mod ps_eval;
+pub mod ps_parse;
 pub mod restore;
 pub mod server;
 pub mod sql;

@@ -124,6 +124,15 @@ impl Restorer {
         }
     }
 
+    pub fn set_mode(&mut self, mode: RestoreMode) {
+        self.mode = mode;
+    }
+
+    /// The RESTORE LOG statement for one backup set, as this restorer would send it.
+    pub fn restore_statement(&self, path_on_server: &str, position: u16) -> Statement {
+        Statement::restore_log(&self.db, path_on_server, position, &self.mode, false)
+    }
+
     pub fn database(&self) -> &str {
         &self.db
     }

@@ -145,11 +145,16 @@ pub async fn log_shipping(conn: &mut Conn, db: &str) -> Result<Option<LogShippin
 
 /// Takes the whole snapshot.
 pub async fn take(conn: &mut Conn, db: &str) -> Result<Snapshot, SqlError> {
-    let rows = conn.query(&Statement::server_identity()).await?;
-    let (server_name, product_version) = rows
+    let server_name = conn
+        .query(&Statement::server_property("ServerName"))
+        .await?
         .first()
-        .map(|r| (text_at(r, 0), text_at(r, 1)))
-        .unwrap_or((None, None));
+        .and_then(|r| text_at(r, 0));
+    let product_version = conn
+        .query(&Statement::server_property("ProductVersion"))
+        .await?
+        .first()
+        .and_then(|r| text_at(r, 0));
     Ok(Snapshot {
         server_name,
         product_version,

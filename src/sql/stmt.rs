@@ -53,11 +53,9 @@ impl Statement {
         Statement::read("SELECT @@SPID", vec![])
     }
 
-    pub fn server_identity() -> Statement {
-        Statement::read(
-            "SELECT SERVERPROPERTY('ServerName') AS server_name, SERVERPROPERTY('ProductVersion') AS product_version",
-            vec![],
-        )
+    /// `SERVERPROPERTY(name)` for one of the names the engine reads.
+    pub fn server_property(name: &'static str) -> Statement {
+        Statement::read(&format!("SELECT SERVERPROPERTY('{name}')"), vec![])
     }
 
     pub fn database_state(db: &str) -> Statement {

@@ -1,0 +1,58 @@
+//! Header reads per second: `read_file` over a generated share (2,000 logs of 64 KiB, warm
+//! cache), on one thread and with rayon on every core. Target: 50,000 headers/s on 2 cores.
+//! Run: `cargo bench --bench headers` (LOGSHIP_BENCH_LOGS changes the number of logs).
+
+use std::path::PathBuf;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use logship::backup::read_file;
+use logship::backup::synth::{write_share, ShareSpec};
+use rayon::prelude::*;
+
+fn share() -> (tempfile::TempDir, Vec<PathBuf>) {
+    let logs = std::env::var("LOGSHIP_BENCH_LOGS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut spec = ShareSpec::new(dir.path(), "mgc");
+    spec.logs = logs;
+    spec.log_size = 64 * 1024;
+    let summary = write_share(&spec).expect("generated share");
+    let paths: Vec<PathBuf> = summary.files.iter().map(|f| f.path.clone()).collect();
+    // Warm the cache: the figure is about parsing and system calls, not the disk.
+    for p in &paths {
+        read_file(p).expect("readable");
+    }
+    (dir, paths)
+}
+
+fn headers(c: &mut Criterion) {
+    let (_dir, paths) = share();
+    let mut g = c.benchmark_group("read_file");
+    g.throughput(Throughput::Elements(paths.len() as u64));
+    g.sample_size(20);
+    g.bench_function("one_thread", |b| {
+        b.iter(|| {
+            paths
+                .iter()
+                .map(|p| read_file(p).map(|h| h.len()).unwrap_or(0))
+                .sum::<usize>()
+        })
+    });
+    g.bench_function(
+        format!("rayon_{}_threads", rayon::current_num_threads()),
+        |b| {
+            b.iter(|| {
+                paths
+                    .par_iter()
+                    .map(|p| read_file(p).map(|h| h.len()).unwrap_or(0))
+                    .sum::<usize>()
+            })
+        },
+    );
+    g.finish();
+}
+
+criterion_group!(benches, headers);
+criterion_main!(benches);

@@ -1,0 +1,441 @@
+//! Catch-up: copy what the secondary lacks and apply the log chain, pipelined (steps 2 and 3).
+//!
+//! The copy workers run on threads and announce each verified file at once; the applier restores
+//! each log of the chain, in LSN order, as soon as its file is verified, while later files copy.
+//! Wall time approaches max(copy, apply) rather than their sum.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use crate::copy::{self, CopyJob, CopyOptions, CopyReport};
+use crate::journal::{Event, Journal, JournalError};
+use crate::lsn::Lsn;
+use crate::plan::{self, Gap, Plan, PlanInput};
+use crate::progress::Progress;
+use crate::report::TimeSpan;
+use crate::scan;
+use crate::sql::restore::{Applied, LogToRestore, ProgressFn, RestoreError, Restorer};
+use crate::sql::snapshot::{self, Job};
+use crate::sql::{server_path, RestoreMode, SqlError, Statement};
+
+/// What catch-up needs, validated.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub database: String,
+    pub source_dir: PathBuf,
+    pub dest_dir: PathBuf,
+    /// The copy folder as the SQL Server sees it.
+    pub dest_on_server: String,
+    /// The undo file of STANDBY restores, as the server sees it.
+    pub standby_undo: String,
+    /// Disable log shipping's copy and restore jobs for the run, and put them back after.
+    pub pause_jobs: bool,
+    pub copy: CopyOptions,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatchupError {
+    #[error("database {db} does not exist on the secondary")]
+    NoDatabase { db: String },
+    #[error("database {db} is {state}, not RESTORING or STANDBY: there is nothing to catch up")]
+    NotRestoring { db: String, state: String },
+    #[error("database {db} is restoring but SQL Server reports no redo_start_lsn")]
+    NoRedoLsn { db: String },
+    #[error(
+        "log shipping's jobs are enabled for {db} ({jobs}): they would race the engine; \
+         run with --pause-jobs, or remove log shipping first"
+    )]
+    JobsEnabled { db: String, jobs: String },
+    #[error("the copy of {name} failed, so the chain stops before it: {message}")]
+    CopyFailed { name: String, message: String },
+    #[error(transparent)]
+    Restore(#[from] RestoreError),
+    #[error(transparent)]
+    Sql(#[from] SqlError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Copy(#[from] copy::CopyError),
+}
+
+/// One log the applier dealt with.
+#[derive(Clone, Debug, Serialize)]
+pub struct AppliedLog {
+    pub name: String,
+    pub first_lsn: Lsn,
+    pub last_lsn: Lsn,
+    pub bytes: u64,
+    /// The database already had it.
+    pub already_in: bool,
+    pub seconds: f64,
+}
+
+/// What a catch-up did.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub database: String,
+    pub redo_before: Option<Lsn>,
+    pub redo_after: Option<Lsn>,
+    pub outcome: Outcome,
+    pub error: Option<String>,
+    pub applied: Vec<AppliedLog>,
+    pub files_copied: usize,
+    pub files_already_verified: usize,
+    pub bytes_copied: u64,
+    pub copy_failed: Vec<String>,
+    pub verify: String,
+    pub skipped: usize,
+    pub gaps: Vec<Gap>,
+    pub seconds: f64,
+    pub copy_seconds: f64,
+    pub timeline: Vec<TimeSpan>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Every log of the chain is in.
+    Done,
+    /// A gap cuts the chain: the logs before it are in.
+    ChainBroken,
+    /// Stopped on an error: the database is RESTORING at the last log applied.
+    Failed,
+    /// Stopped on request between two restores.
+    Cancelled,
+}
+
+/// Reads the snapshot and journals it if no earlier run did (removing log shipping deletes it).
+pub async fn snapshot_once(
+    restorer: &mut Restorer,
+    journal: &mut Journal,
+) -> Result<(), CatchupError> {
+    if journal.snapshot().is_some() {
+        return Ok(());
+    }
+    let db = restorer.database().to_string();
+    let snap = snapshot::take(restorer.query_conn().await?, &db).await?;
+    journal.append(Event::Snapshot {
+        snapshot: Box::new(snap),
+    })?;
+    Ok(())
+}
+
+/// Disables this database's enabled log shipping jobs (journaled first), or refuses.
+async fn pause_jobs(
+    s: &Settings,
+    restorer: &mut Restorer,
+    journal: &mut Journal,
+) -> Result<bool, CatchupError> {
+    let db = s.database.clone();
+    let ls = snapshot::log_shipping(restorer.query_conn().await?, &db).await?;
+    let enabled: Vec<Job> = ls
+        .map(|l| l.enabled_jobs().into_iter().cloned().collect())
+        .unwrap_or_default();
+    if enabled.is_empty() {
+        return Ok(false);
+    }
+    if !s.pause_jobs {
+        let jobs = enabled
+            .iter()
+            .map(|j| j.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(CatchupError::JobsEnabled { db, jobs });
+    }
+    journal.append(Event::JobsPaused {
+        jobs: enabled.clone(),
+    })?;
+    let conn = restorer.query_conn().await?;
+    for j in &enabled {
+        conn.execute(&Statement::set_job_enabled(j.job_id, false))
+            .await?;
+        info!(job = %j.name, "paused log shipping job");
+    }
+    Ok(true)
+}
+
+/// Puts back jobs an earlier or this run paused, as they were.
+pub async fn restore_jobs(
+    restorer: &mut Restorer,
+    journal: &mut Journal,
+) -> Result<(), CatchupError> {
+    let Some(jobs) = journal.paused_jobs() else {
+        return Ok(());
+    };
+    let conn = restorer.query_conn().await?;
+    for j in &jobs {
+        match conn
+            .execute(&Statement::set_job_enabled(j.job_id, j.enabled))
+            .await
+        {
+            Ok(()) => {}
+            // The server refused (the job is gone: log shipping was removed since): say so.
+            Err(e) if e.number().is_some() => {
+                warn!(job = %j.name, error = %e, "could not put the job back");
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        info!(job = %j.name, enabled = j.enabled, "put log shipping job back");
+    }
+    journal.append(Event::JobsRestored)?;
+    Ok(())
+}
+
+/// Scans the share and the copy folder and plans from `redo`.
+pub fn plan_now(s: &Settings, redo: Option<Lsn>) -> Plan {
+    let src = scan::scan(std::slice::from_ref(&s.source_dir));
+    let dst = if s.dest_dir.exists() {
+        scan::scan(std::slice::from_ref(&s.dest_dir))
+    } else {
+        Vec::new()
+    };
+    plan::plan(&PlanInput {
+        database: &s.database,
+        redo_lsn: redo,
+        dest_dir: &s.dest_dir,
+        source: &src,
+        dest: &dst,
+    })
+}
+
+/// Runs a catch-up: snapshot, jobs, plan, then copy and apply pipelined. The database is left
+/// RESTORING (or STANDBY) at the last log applied.
+pub async fn run(
+    s: &Settings,
+    restorer: &mut Restorer,
+    journal: &mut Journal,
+    progress: Arc<Progress>,
+    cancel: Arc<AtomicBool>,
+) -> Result<Report, CatchupError> {
+    snapshot_once(restorer, journal).await?;
+    // Restore as log shipping did: STANDBY (read-only between restores) or NORECOVERY.
+    let snap = journal.snapshot().expect("journaled above");
+    let standby = snap.log_shipping.as_ref().is_some_and(|l| l.standby())
+        || snap.database.as_ref().is_some_and(|d| d.is_in_standby);
+    if standby {
+        restorer.set_mode(RestoreMode::Standby(s.standby_undo.clone()));
+    }
+    let paused = pause_jobs(s, restorer, journal).await?;
+    let result = run_paused(s, restorer, journal, progress, cancel).await;
+    // Jobs go back as they were, on failure too.
+    if paused || journal.paused_jobs().is_some() {
+        restore_jobs(restorer, journal).await?;
+    }
+    result
+}
+
+async fn run_paused(
+    s: &Settings,
+    restorer: &mut Restorer,
+    journal: &mut Journal,
+    progress: Arc<Progress>,
+    cancel: Arc<AtomicBool>,
+) -> Result<Report, CatchupError> {
+    let started = progress.timeline.now();
+    let state = restorer
+        .database_state()
+        .await?
+        .ok_or_else(|| CatchupError::NoDatabase {
+            db: s.database.clone(),
+        })?;
+    if !state.is_restoring() {
+        return Err(CatchupError::NotRestoring {
+            db: s.database.clone(),
+            state: state.state_desc,
+        });
+    }
+    let redo = state
+        .redo_start_lsn
+        .ok_or_else(|| CatchupError::NoRedoLsn {
+            db: s.database.clone(),
+        })?;
+    let plan = {
+        let s = s.clone();
+        tokio::task::spawn_blocking(move || plan_now(&s, Some(redo)))
+            .await
+            .expect("planner thread")
+    };
+    info!(
+        database = %s.database, redo = %redo, to_apply = plan.to_apply.len(), to_copy = plan.to_copy.len(),
+        bytes = plan.bytes_to_copy(), "planned"
+    );
+    for g in &plan.gaps {
+        warn!(
+            "gap in the chain: no log covers LSN {} (next log {} starts at {})",
+            g.from_lsn, g.after, g.to_lsn
+        );
+    }
+    if !s.dest_dir.exists() {
+        std::fs::create_dir_all(&s.dest_dir).map_err(|source| copy::CopyError::DestWrite {
+            path: s.dest_dir.clone(),
+            source,
+        })?;
+    }
+
+    // The copy runs on its own threads and announces each verified file.
+    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    let jobs: Vec<CopyJob> = plan
+        .to_copy
+        .iter()
+        .map(|c| CopyJob {
+            source: c.source.clone(),
+            name: c.name.clone(),
+            size: c.size,
+        })
+        .collect();
+    let copier = {
+        let dest = s.dest_dir.clone();
+        let opts = s.copy.clone();
+        let progress = progress.clone();
+        let cancel = cancel.clone();
+        tokio::task::spawn_blocking(move || -> Result<CopyReport, copy::CopyError> {
+            let announce = move |v: &copy::VerifiedFile| {
+                let _ = tx.send(v.name.clone());
+            };
+            copy::copy_files(&jobs, &dest, &opts, progress.as_ref(), &announce, &cancel)
+        })
+    };
+
+    let mut ready: HashSet<String> = plan
+        .to_apply
+        .iter()
+        .filter(|l| l.copied)
+        .map(|l| l.name.clone())
+        .collect();
+    let mut copy_done = false;
+    let mut applied = Vec::new();
+    let mut outcome = if plan.chain_broken() {
+        Outcome::ChainBroken
+    } else {
+        Outcome::Done
+    };
+    let mut error: Option<CatchupError> = None;
+    progress.apply_begin(plan.to_apply.len() as u64);
+
+    for log in &plan.to_apply {
+        while !ready.contains(&log.name) && !copy_done {
+            match rx.recv().await {
+                Some(name) => {
+                    ready.insert(name);
+                }
+                None => copy_done = true,
+            }
+        }
+        if cancel.load(Ordering::Relaxed) {
+            outcome = Outcome::Cancelled;
+            break;
+        }
+        if !ready.contains(&log.name) {
+            error = Some(CatchupError::CopyFailed {
+                name: log.name.clone(),
+                message: String::new(),
+            });
+            outcome = Outcome::Failed;
+            break;
+        }
+        let target = LogToRestore {
+            name: log.name.clone(),
+            path_on_server: server_path(&s.dest_on_server, &log.name),
+            position: log.position,
+            first_lsn: log.first_lsn,
+            last_lsn: log.last_lsn,
+        };
+        let report_to = progress.clone();
+        let name = log.name.clone();
+        let on_percent: ProgressFn = Arc::new(move |p| report_to.apply_percent(&name, p));
+        progress.timeline.start("apply", &log.name);
+        let t0 = progress.timeline.now();
+        match restorer.restore_log(&target, &on_percent).await {
+            Ok(how) => {
+                let already_in = how == Applied::AlreadyIn;
+                journal.append(Event::LogApplied {
+                    name: log.name.clone(),
+                    first_lsn: log.first_lsn,
+                    last_lsn: log.last_lsn,
+                    already_in,
+                })?;
+                progress.timeline.end(
+                    "apply",
+                    &log.name,
+                    true,
+                    if already_in { "already in" } else { "" },
+                );
+                progress.log_applied(&log.name, log.last_lsn);
+                applied.push(AppliedLog {
+                    name: log.name.clone(),
+                    first_lsn: log.first_lsn,
+                    last_lsn: log.last_lsn,
+                    bytes: log.size,
+                    already_in,
+                    seconds: progress.timeline.now() - t0,
+                });
+            }
+            Err(e) => {
+                progress
+                    .timeline
+                    .end("apply", &log.name, false, e.to_string());
+                outcome = match e {
+                    RestoreError::Gap { .. } => Outcome::ChainBroken,
+                    _ => Outcome::Failed,
+                };
+                error = Some(e.into());
+                break;
+            }
+        }
+    }
+    // The copy goes on to its end (later files are still worth having), unless cancelled.
+    if outcome == Outcome::Cancelled {
+        cancel.store(true, Ordering::Relaxed);
+    }
+    drop(rx);
+    let copy_report = copier.await.expect("copy thread")?;
+    progress.finish();
+    if let Some(CatchupError::CopyFailed { name, message }) = &mut error {
+        if let Some(f) = copy_report.failed.iter().find(|f| &f.name == name) {
+            *message = error_chain(&f.error);
+        }
+    }
+    let redo_after = restorer.redo_lsn().await.ok().flatten();
+    let report = Report {
+        database: s.database.clone(),
+        redo_before: Some(redo),
+        redo_after,
+        outcome,
+        error: error.as_ref().map(|e| error_chain(e)),
+        applied,
+        files_copied: copy_report.copied.len(),
+        files_already_verified: copy_report.skipped.len() + copy_report.verified_by_hash.len(),
+        bytes_copied: copy_report.bytes_copied,
+        copy_failed: copy_report
+            .failed
+            .iter()
+            .map(|f| error_chain(&f.error))
+            .collect(),
+        verify: copy_report.verify.to_string(),
+        skipped: plan.skipped.len(),
+        gaps: plan.gaps.clone(),
+        seconds: progress.timeline.now() - started,
+        copy_seconds: copy_report.elapsed.as_secs_f64(),
+        timeline: progress.timeline.spans(),
+    };
+    Ok(report)
+}
+
+/// An error and its causes on one line, as the report shows it.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
