@@ -315,3 +315,24 @@ pub fn server_error<T: std::fmt::Debug>(r: tiberius::Result<T>) -> (u32, u8, Str
         other => panic!("expected a server error, got {other:?}"),
     }
 }
+
+/// Writes a continuous chain of `n` synthetic log backups of `db` starting at `first`, each with
+/// `log_bytes` of log records; returns their paths and the LSN after the last.
+pub fn gen_chain(dir: &Path, db: &str, first: Lsn, n: u32, log_bytes: u64) -> (Vec<PathBuf>, Lsn) {
+    use logship::backup::synth::SynthBackup;
+    use logship::backup::MtfDate;
+    let mut paths = Vec::new();
+    let mut lsn = first;
+    for i in 0..n {
+        let next = Lsn::new(lsn.vlf + 1, 100 + i, 1);
+        let start = MtfDate::from_unix(1_767_571_200 + 300 * i as u64);
+        let mut b = SynthBackup::log(db, lsn, next, start, 1000 + i as u64);
+        b.log_bytes = log_bytes;
+        let p = dir.join(format!("{db}_{}.trn", start.compact()));
+        let mut f = std::fs::File::create(&p).unwrap();
+        b.write_to(&mut f).unwrap();
+        paths.push(p);
+        lsn = next;
+    }
+    (paths, lsn)
+}
