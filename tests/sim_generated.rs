@@ -165,3 +165,34 @@ async fn damaged_media_is_3241_and_changes_nothing() {
     .unwrap();
     assert_eq!(sim.state().history.len(), 1);
 }
+
+/// `WITH FILE = n` restores the n-th set of a file written WITH NOINIT; 4038 when there is none.
+#[tokio::test]
+async fn restore_log_with_file() {
+    let share = tempfile::tempdir().unwrap();
+    let mid = Lsn::new(40, 50, 1);
+    let a = SynthBackup::log("mgc", START, mid, MtfDate::from_unix(1_767_571_200), 1);
+    let mut b = SynthBackup::log(
+        "mgc",
+        mid,
+        Lsn::new(40, 90, 1),
+        MtfDate::from_unix(1_767_571_500),
+        2,
+    );
+    b.position = 2;
+    let p = share.path().join("mgc_noinit.trn");
+    write_sets(&[a, b.clone()], &mut std::fs::File::create(&p).unwrap()).unwrap();
+    let (sim, _d) = Sim::with(&at(mid)).await;
+    let mut c = sim.client().await;
+    let path = p.to_str().unwrap();
+    let q = "RESTORE LOG @P1 FROM DISK = @P2 WITH FILE = @P3, NORECOVERY, STATS = 5";
+    let (n, _, m) = server_error(c.execute(q, &[&"mgc", &path, &3i32]).await);
+    assert_eq!(n, 4038);
+    assert_eq!(m, format!("Cannot find file ID 3 on device '{path}'."));
+    c.execute(q, &[&"mgc", &path, &2i32]).await.unwrap();
+    assert_eq!(
+        sim.state().db("mgc").unwrap().redo_start_lsn,
+        Some(b.last_lsn)
+    );
+    assert_eq!(sim.state().history[0].backup_set_guid, b.backup_set_guid);
+}

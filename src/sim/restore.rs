@@ -403,7 +403,15 @@ pub async fn restore_log(conn: &mut Conn, db: &str, path: &str, opts: &RestoreOp
         Ok(h) => h,
         Err(m) => return fail(m),
     };
-    let h = headers[0].clone();
+    let file = opts.file.unwrap_or(1);
+    let Some(h) = headers.iter().find(|h| h.position as i64 == file).cloned() else {
+        return fail(msg(
+            4038,
+            1,
+            16,
+            format!("Cannot find file ID {file} on device '{path}'."),
+        ));
+    };
     if h.backup_type != BackupType::Log {
         let by = match h.backup_type {
             BackupType::Differential => "BACKUP DATABASE WITH DIFFERENTIAL",

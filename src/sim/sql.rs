@@ -208,6 +208,8 @@ pub struct RestoreOpts {
     pub stats: Option<u32>,
     pub restart: bool,
     pub recovery: bool,
+    /// `FILE = n`: the backup set's position in the file (1 when absent).
+    pub file: Option<i64>,
 }
 
 /// Splits a batch into statements (at top-level `;`) and parses each.
@@ -432,6 +434,11 @@ fn parse_one(
                         10
                     };
                     opts.stats = Some(n.clamp(1, 100) as u32);
+                } else if m.pat("FILE = $")? {
+                    opts.file = m.caps.pop().and_then(|v| v.as_int());
+                    if opts.file.is_none() {
+                        return Err(unsupported(whole));
+                    }
                 } else if m.pat("STANDBY = $")? {
                     opts.standby = m.caps.pop().and_then(|v| v.as_text());
                 } else {
@@ -537,7 +544,7 @@ mod tests {
                 },
             ),
             (
-                "RESTORE LOG @P1 FROM DISK = @P2 WITH STANDBY = @P3, STATS = 5, RESTART",
+                "RESTORE LOG @P1 FROM DISK = @P2 WITH FILE = 2, STANDBY = @P3, STATS = 5, RESTART",
                 S::RestoreLog {
                     db: "mgc".into(),
                     path: r"C:\x.trn".into(),
@@ -545,6 +552,7 @@ mod tests {
                         standby: Some(r"C:\undo.tuf".into()),
                         stats: Some(5),
                         restart: true,
+                        file: Some(2),
                         ..Default::default()
                     },
                 },
