@@ -202,6 +202,11 @@ with pytds.connect(server='127.0.0.1', port=port, user='failover', password=os.e
         print("NOERROR")
     except pytds.tds_base.OperationalError as e:
         print("ERR", str(e).replace("\n", " "))
+    cur.execute("SELECT * FROM msdb.dbo.log_shipping_secondary")
+    print("LS", len(cur.fetchall()))
+    cur.callproc('master.dbo.sp_delete_log_shipping_secondary_database', ('mgc',))
+    cur.execute("SELECT * FROM msdb.dbo.log_shipping_secondary")
+    print("LS", len(cur.fetchall()))
 "#;
 
 #[test]
@@ -240,5 +245,6 @@ fn python_tds() {
         text.contains("ERR ") && text.contains("which is too recent to apply to the database"),
         "{text}"
     );
+    assert!(text.contains("LS 1\nLS 0"), "callproc removed log shipping: {text}");
     assert_eq!(sim.history(), [name(&log1)]);
 }
