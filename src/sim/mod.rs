@@ -47,6 +47,7 @@
 pub mod chat_shell;
 pub mod engine;
 pub mod media;
+pub mod msdb;
 pub mod ps_eval;
 pub mod ps_parse;
 pub mod restore;
