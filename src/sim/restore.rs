@@ -298,15 +298,11 @@ fn claim(conn: &Conn, db: &str) -> Option<Busy> {
 
 /// The exclusive-access checks shared by RESTORE LOG and RESTORE DATABASE.
 fn exclusive(conn: &Conn, db: &str) -> Result<Busy, Msg> {
-    let injected = conn.shared.mutate(|st| {
-        if st.faults.fail_restores_3101 > 0 {
-            st.faults.fail_restores_3101 -= 1;
-            true
-        } else {
-            false
-        }
-    })?;
-    if injected {
+    // Only a pending fault costs a state write.
+    if conn.shared.state().faults.fail_restores_3101 > 0 {
+        conn.shared.mutate(|st| {
+            st.faults.fail_restores_3101 = st.faults.fail_restores_3101.saturating_sub(1)
+        })?;
         return Err(in_use());
     }
     if conn.database.eq_ignore_ascii_case(db) {
