@@ -524,3 +524,47 @@ async fn answers_follow_the_negotiated_packet_size() {
     );
     assert!(*sizes.last().unwrap() <= 512);
 }
+
+/// A failed RESTORE sends its error and then 3013, as SQL Server does (seen with the raw client).
+#[tokio::test]
+async fn failed_restore_is_followed_by_3013() {
+    let (sim, d) = Sim::with(&scenario()).await;
+    let (mut raw, _) = Raw::login(sim.addr, "failover", PASSWORD).await;
+    let missing = d.path().join("gone.trn");
+    raw.batch(&format!(
+        "RESTORE LOG [mgc] FROM DISK = N'{}' WITH NORECOVERY",
+        missing.display()
+    ))
+    .await;
+    let r = raw.response().await.unwrap();
+    let got: Vec<(u32, u8, bool)> = r
+        .msgs
+        .iter()
+        .map(|m| (m.number, m.class, m.error))
+        .collect();
+    assert_eq!(got, vec![(3201, 16, true), (3013, 16, true)]);
+    assert_eq!(r.msgs[1].text, "RESTORE LOG is terminating abnormally.");
+    assert_eq!(r.done_status, vec![0x02], "DONE with the error flag");
+    raw.batch("RESTORE DATABASE [nosuch] WITH RECOVERY").await;
+    let r = raw.response().await.unwrap();
+    assert_eq!(
+        r.msgs.iter().map(|m| m.number).collect::<Vec<_>>(),
+        vec![3118, 3013]
+    );
+    assert_eq!(
+        r.msgs[1].text,
+        "RESTORE DATABASE is terminating abnormally."
+    );
+}
+
+/// The slow-response fault delays every answer by at least the configured time.
+#[tokio::test]
+async fn slow_fault_delays_answers() {
+    let mut sc = scenario();
+    sc.faults.slow_ms = 150;
+    let (sim, _d) = Sim::with(&sc).await;
+    let mut c = sim.client().await;
+    let t = std::time::Instant::now();
+    assert_eq!(rows(&mut c, "SELECT 1", &[]).await, vec![vec!["1"]]);
+    assert!(t.elapsed() >= Duration::from_millis(150));
+}
