@@ -1,5 +1,6 @@
 //! The statement engine: the shared server state (persistent `SimState` plus live connections)
-//! and the execution of every statement except RESTORE LOG, which streams (see `restore`).
+//! and the execution of the server, session and KILL statements (msdb ones are in `msdb`, the
+//! RESTORE ones, which stream, in `restore`).
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -32,11 +32,22 @@
 //!   and its copy and restore jobs. A database without log shipping: success, nothing changed
 //!   (the documented behaviour could not be confirmed; this is the lenient choice).
 //! - `RESTORE HEADERONLY FROM DISK = x`
-//! - `RESTORE LOG db FROM DISK = x [WITH NORECOVERY | STANDBY = x [, STATS [= n]] [, RESTART]]`
+//! - `RESTORE LOG db FROM DISK = x [WITH [FILE = n,] NORECOVERY | STANDBY = x [, STATS [= n]] [, RESTART]]`
 //! - `RESTORE DATABASE db WITH RECOVERY`
 //!
 //! Anything else: error 102 (class 15) "Incorrect syntax near ...", naming the statement.
-//! RPC to any other procedure: 2812 "Could not find stored procedure".
+//! RPC by name to `sp_delete_log_shipping_secondary_database` or `sp_update_job` (named or
+//! positional parameters) acts like the EXEC forms; any other procedure: 2812.
+//!
+//! # RESTORE
+//! Checks, in SQL Server's order: the database (3118 missing, 3117 not restoring), exclusive
+//! access (3101: user sessions, another RESTORE, or the injected fault; 3102 own session), an
+//! interrupted restore (4319 unless RESTART), the device (3201), the media (3241), the set
+//! (4038 no such FILE, 3135 not a log, 3154 other database) and the chain (4305, 4326; an
+//! empty log exactly at the redo LSN is accepted and changes nothing). Every failure is followed
+//! by 3013. Then the whole file is read through `backup::check_whole` (3241 when damaged) at
+//! the modelled pace (`restore_mib_per_s`), sending 3211 every STATS percent as it goes;
+//! the new redo LSN and the history entry are written to disk before 4035, 3014 and DONE.
 //!
 //! # Simplifications
 //! Transactions are acknowledged, not simulated. Sessions that reconnect after KILL and are
