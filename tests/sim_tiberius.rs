@@ -568,3 +568,36 @@ async fn slow_fault_delays_answers() {
     assert_eq!(rows(&mut c, "SELECT 1", &[]).await, vec![vec!["1"]]);
     assert!(t.elapsed() >= Duration::from_millis(150));
 }
+
+/// A session killed just before the simulator stops still comes back after the restart.
+#[tokio::test]
+async fn reconnecting_session_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sc = scenario();
+    sc.sessions = 1;
+    sc.reconnecting_sessions = 1;
+    sc.reconnect_after_ms = 300;
+    logship::sim::state::init(dir.path(), &sc).unwrap();
+    let sim = Sim::start(dir.path()).await;
+    let mut c = sim.client().await;
+    c.execute("KILL 51", &[]).await.unwrap();
+    drop(c);
+    sim.stop().await;
+    let st = logship::sim::state::load(dir.path()).unwrap();
+    assert!(st.sessions.is_empty());
+    assert_eq!(st.returning.len(), 1);
+
+    let sim = Sim::start(dir.path()).await;
+    let mut c = sim.client().await;
+    let q = "SELECT session_id FROM sys.dm_exec_sessions WHERE database_id = DB_ID(@P1) AND session_id <> @@SPID";
+    let mut back = Vec::new();
+    for _ in 0..400 {
+        back = rows(&mut c, q, &[&"mgc"]).await;
+        if !back.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(back.len(), 1);
+    assert!(sim.state().returning.is_empty());
+}

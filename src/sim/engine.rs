@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::state::{self, DbState, SimState, StateError, UserSession};
+use super::state::{self, DbState, Returning, SimState, StateError, UserSession};
 use super::tds::rpc::Value;
 use super::tds::tokens::{col, Cell, ColType as T, ResultSet, Tokens};
 
@@ -57,19 +57,19 @@ pub struct Shared {
 
 impl Shared {
     pub fn open(dir: PathBuf) -> Result<Arc<Shared>, StateError> {
-        let mut st = state::load(&dir)?;
-        // Pending reconnections do not survive a restart; sessions already back do.
-        st.sessions.retain(|s| {
-            st.databases
-                .iter()
-                .any(|d| d.name.eq_ignore_ascii_case(&s.database))
-        });
-        Ok(Arc::new(Shared {
+        let st = state::load(&dir)?;
+        let returning = st.returning.clone();
+        let shared = Arc::new(Shared {
             dir,
             state: Mutex::new(st),
             conns: Mutex::new(HashMap::new()),
             busy: Mutex::new(Vec::new()),
-        }))
+        });
+        // Sessions killed before a restart still come back.
+        for r in returning {
+            tokio::spawn(return_later(Arc::clone(&shared), r));
+        }
+        Ok(shared)
     }
 
     pub fn state(&self) -> MutexGuard<'_, SimState> {
@@ -427,22 +427,38 @@ fn kill(cx: &mut Ctx<'_>, v: &Value) -> Result<Done, Vec<Msg>> {
         )]),
         Some(s) => {
             if s.reconnect {
-                let shared = Arc::clone(shared);
-                let delay = Duration::from_millis(shared.state().reconnect_after_ms);
-                tokio::spawn(async move {
-                    tokio::time::sleep(delay).await;
-                    let conns: Vec<u16> = shared.conns().keys().copied().collect();
-                    let _ = shared.mutate(|st| {
-                        let spid = st.alloc_spid(&|id| conns.contains(&id));
-                        st.sessions.push(UserSession {
-                            spid,
+                let r = shared
+                    .mutate(|st| {
+                        let r = Returning {
                             database: s.database.clone(),
-                            reconnect: true,
-                        });
-                    });
-                });
+                            due_unix_ms: state::now_unix_ms() + st.reconnect_after_ms,
+                        };
+                        st.returning.push(r.clone());
+                        r
+                    })
+                    .map_err(|e| vec![e])?;
+                tokio::spawn(return_later(Arc::clone(shared), r));
             }
             Ok(none())
         }
     }
+}
+
+/// Brings a killed session back under a new id when it is due.
+async fn return_later(shared: Arc<Shared>, r: Returning) {
+    let wait = r.due_unix_ms.saturating_sub(state::now_unix_ms());
+    tokio::time::sleep(Duration::from_millis(wait)).await;
+    let conns: Vec<u16> = shared.conns().keys().copied().collect();
+    let _ = shared.mutate(|st| {
+        let Some(p) = st.returning.iter().position(|x| *x == r) else {
+            return;
+        };
+        st.returning.remove(p);
+        let spid = st.alloc_spid(&|id| conns.contains(&id));
+        st.sessions.push(UserSession {
+            spid,
+            database: r.database.clone(),
+            reconnect: true,
+        });
+    });
 }

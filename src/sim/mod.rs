@@ -50,8 +50,8 @@
 //! the new redo LSN and the history entry are written to disk before 4035, 3014 and DONE.
 //!
 //! # Simplifications
-//! Transactions are acknowledged, not simulated. Sessions that reconnect after KILL and are
-//! still away when the simulator stops do not come back after a restart. ATTENTION during a
+//! Transactions are acknowledged, not simulated. Sessions that reconnect after KILL come back
+//! after `reconnect_after_ms`, also across a restart of the simulator. ATTENTION during a
 //! RESTORE rolls it back cleanly (not "interrupted"); a dropped connection or a killed
 //! simulator leaves it interrupted (4319 until `WITH RESTART`).
 
