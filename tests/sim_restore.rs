@@ -334,7 +334,7 @@ async fn attention_rolls_back_the_restore() {
         return;
     }
     let mut sc = rtc();
-    sc.restore_mib_per_s = Some(0.05); // ~2 s
+    sc.restore_mib_per_s = Some(0.02); // ~5 s
     let (sim, _d) = Sim::with(&sc).await;
     let (mut raw, _) = Raw::login(sim.addr, "failover", PASSWORD).await;
     raw.batch(&format!(
