@@ -103,6 +103,18 @@ async fn sessions_kill_and_reconnect() {
     let q = "SELECT session_id FROM sys.dm_exec_sessions WHERE database_id = DB_ID(@P1) AND session_id <> @@SPID";
     let ids = rows(&mut c, q, &[&"mgc"]).await;
     assert_eq!(ids, vec![vec!["51"], vec!["52"], vec!["53"]]);
+    // the runbook's manual way
+    let who = rows(&mut c, "sp_who2", &[]).await;
+    let in_mgc: Vec<&str> = who
+        .iter()
+        .filter(|r| r[5] == "mgc")
+        .map(|r| r[0].trim())
+        .collect();
+    assert_eq!(in_mgc, ["51", "52", "53"]);
+    assert!(
+        who.iter().any(|r| r[2] == "failover" && r[5] == "master"),
+        "{who:?}"
+    );
 
     // recovery refused while they are there
     let (n, class, m) = server_error(

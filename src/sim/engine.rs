@@ -41,6 +41,9 @@ pub fn terminating(what: &str) -> Msg {
 /// A live client connection, as other connections see it.
 pub struct ConnInfo {
     pub database: String,
+    pub login: String,
+    pub host: String,
+    pub program: String,
     pub kill: CancellationToken,
     /// The running request: command name and percent complete.
     pub request: Option<(String, f32)>,
@@ -365,6 +368,7 @@ pub fn exec_simple(
             ))
         }
         S::Kill(v) => kill(cx, v),
+        S::Who2 => Ok(rows(who2(shared), out)),
         S::LogShippingJoin(_)
         | S::LsTable(_)
         | S::Job(_)
@@ -461,4 +465,87 @@ async fn return_later(shared: Arc<Shared>, r: Returning) {
             reconnect: true,
         });
     });
+}
+
+/// `sp_who2`'s columns; simulated users show as sleeping application sessions.
+fn who2(shared: &Shared) -> ResultSet {
+    let mut list: Vec<(u16, Vec<Cell>)> = Vec::new();
+    for (id, c) in shared.conns().iter() {
+        let (status, cmd) = match &c.request {
+            Some((cmd, _)) => ("RUNNABLE", cmd.clone()),
+            None => ("sleeping", "AWAITING COMMAND".to_string()),
+        };
+        list.push((
+            *id,
+            who2_row(
+                *id,
+                status,
+                &c.login,
+                &c.host,
+                &c.database,
+                &cmd,
+                &c.program,
+            ),
+        ));
+    }
+    for s in &shared.state().sessions {
+        list.push((
+            s.spid,
+            who2_row(
+                s.spid,
+                "sleeping",
+                "app",
+                "APPSRV",
+                &s.database,
+                "AWAITING COMMAND",
+                "Lync Persistent Chat",
+            ),
+        ));
+    }
+    list.sort_by_key(|(id, _)| *id);
+    let nv = T::NVarChar;
+    ResultSet {
+        columns: vec![
+            col("SPID", nv(10)),
+            col("Status", nv(30)),
+            col("Login", nv(128)),
+            col("HostName", nv(128)),
+            col("BlkBy", nv(10)),
+            col("DBName", nv(128)),
+            col("Command", nv(32)),
+            col("CPUTime", T::Int),
+            col("DiskIO", T::BigInt),
+            col("LastBatch", nv(20)),
+            col("ProgramName", nv(128)),
+            col("SPID", nv(10)),
+            col("REQUESTID", T::Int),
+        ],
+        rows: list.into_iter().map(|(_, r)| r).collect(),
+    }
+}
+
+fn who2_row(
+    id: u16,
+    status: &str,
+    login: &str,
+    host: &str,
+    db: &str,
+    cmd: &str,
+    program: &str,
+) -> Vec<Cell> {
+    vec![
+        format!("{id:<5}").into(),
+        status.into(),
+        login.into(),
+        host.into(),
+        "  .".into(),
+        db.into(),
+        cmd.into(),
+        Cell::Int(0),
+        Cell::Int(0),
+        "".into(),
+        program.into(),
+        format!("{id:<5}").into(),
+        Cell::Int(0),
+    ]
 }

@@ -21,7 +21,7 @@
 //! - `SELECT redo_start_lsn, redo_start_fork_guid FROM sys.master_files WHERE database_id = DB_ID(x) AND file_id = 1`
 //! - `SELECT session_id FROM sys.dm_exec_sessions WHERE database_id = DB_ID(x) AND session_id <> @@SPID`
 //! - `SELECT session_id, command, percent_complete FROM sys.dm_exec_requests WHERE session_id = n`
-//! - `KILL n` (6106 for an unknown id, 6104 for one's own)
+//! - `KILL n` (6106 for an unknown id, 6104 for one's own), `[EXEC] sp_who2`
 //! - the msdb join of `log_shipping_secondary` and `log_shipping_secondary_databases` the engine
 //!   sends (see `sql::LS_JOIN`), `SELECT * FROM msdb.dbo.log_shipping_secondary`,
 //!   `..._secondary_databases`, `msdb.dbo.log_shipping_monitor_secondary`
@@ -50,7 +50,8 @@
 //! the new redo LSN and the history entry are written to disk before 4035, 3014 and DONE.
 //!
 //! # Simplifications
-//! Transactions are acknowledged, not simulated. Sessions that reconnect after KILL come back
+//! `SERVERPROPERTY` answers nvarchar(128) rather than sql_variant. Transactions are
+//! acknowledged, not simulated. Sessions that reconnect after KILL come back
 //! after `reconnect_after_ms`, also across a restart of the simulator. ATTENTION during a
 //! RESTORE rolls it back cleanly (not "interrupted"); a dropped connection or a killed
 //! simulator leaves it interrupted (4319 until `WITH RESTART`).

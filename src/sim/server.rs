@@ -454,6 +454,9 @@ async fn connection(
         spid,
         ConnInfo {
             database: database.clone(),
+            login: login.username.clone(),
+            host: login.hostname.clone(),
+            program: login.app_name.clone(),
             kill: kill.clone(),
             request: None,
         },

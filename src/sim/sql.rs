@@ -182,6 +182,8 @@ pub enum Statement {
     },
     MasterFiles(String),
     Sessions(String),
+    /// `sp_who2`: every session, the runbook's manual way to find who is in the database.
+    Who2,
     Requests(Value),
     Kill(Value),
     LogShippingJoin(String),
@@ -370,6 +372,9 @@ fn parse_one(
     if m.full("SELECT session_id , command , percent_complete FROM sys . dm_exec_requests WHERE session_id = $")? {
         return Ok(S::Requests(m.caps[0].clone()));
     }
+    if m.full("sp_who2")? || m.full("EXEC sp_who2")? || m.full("EXECUTE sp_who2")? {
+        return Ok(S::Who2);
+    }
     if m.full("KILL $")? {
         return Ok(S::Kill(m.caps[0].clone()));
     }
@@ -522,6 +527,8 @@ mod tests {
                 S::Sessions("mgc".into()),
             ),
             ("kill 57", S::Kill(Value::Int(57))),
+            ("exec master.dbo.sp_who2", S::Who2),
+            ("sp_who2", S::Who2),
             ("exec sp_delete_log_shipping_secondary_database N'mgc'", S::DeleteSecondary("mgc".into())),
             (
                 "EXEC master.dbo.sp_delete_log_shipping_secondary_database @secondary_database = @P1",
