@@ -46,7 +46,10 @@ async fn main() -> anyhow::Result<()> {
     let base = t.elapsed().as_secs_f64();
 
     let state = dir.path().join("state");
-    sim::init(&state, &Scenario::new("mgc", first, "/share", "/copy", "bench-pw"))?;
+    sim::init(
+        &state,
+        &Scenario::new("mgc", first, "/share", "/copy", "bench-pw"),
+    )?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -65,7 +68,11 @@ async fn main() -> anyhow::Result<()> {
     let t = Instant::now();
     for p in &paths {
         let p = p.to_str().unwrap_or_default();
-        c.execute("RESTORE LOG @P1 FROM DISK = @P2 WITH NORECOVERY, STATS = 5", &[&"mgc", &p]).await?;
+        c.execute(
+            "RESTORE LOG @P1 FROM DISK = @P2 WITH NORECOVERY, STATS = 5",
+            &[&"mgc", &p],
+        )
+        .await?;
     }
     let restore = t.elapsed().as_secs_f64();
 
@@ -80,13 +87,19 @@ async fn main() -> anyhow::Result<()> {
     server.await??;
 
     println!("{logs} logs x {mib} MiB ({total_mib:.0} MiB)");
-    println!("check_whole alone (baseline): {base:.2} s, {:.0} MiB/s", total_mib / base);
+    println!(
+        "check_whole alone (baseline): {base:.2} s, {:.0} MiB/s",
+        total_mib / base
+    );
     println!(
         "RESTORE LOG through the simulator: {restore:.2} s, {:.0} MiB/s, {:.1} ms per log ({:.2}x the baseline)",
         total_mib / restore,
         restore * 1000.0 / logs as f64,
         restore / base
     );
-    println!("SELECT @@SPID round trip: {:.0} us ({n} queries)", rt * 1e6 / n as f64);
+    println!(
+        "SELECT @@SPID round trip: {:.0} us ({n} queries)",
+        rt * 1e6 / n as f64
+    );
     Ok(())
 }

@@ -245,6 +245,9 @@ fn python_tds() {
         text.contains("ERR ") && text.contains("which is too recent to apply to the database"),
         "{text}"
     );
-    assert!(text.contains("LS 1\nLS 0"), "callproc removed log shipping: {text}");
+    assert!(
+        text.contains("LS 1\nLS 0"),
+        "callproc removed log shipping: {text}"
+    );
     assert_eq!(sim.history(), [name(&log1)]);
 }

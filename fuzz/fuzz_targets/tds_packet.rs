@@ -7,7 +7,9 @@ use libfuzzer_sys::fuzz_target;
 use logship::sim::tds::{login, packet, rpc};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&which, rest)) = data.split_first() else { return };
+    let Some((&which, rest)) = data.split_first() else {
+        return;
+    };
     match which % 6 {
         0 => {
             let _ = packet::split_messages(rest);
