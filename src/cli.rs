@@ -359,13 +359,16 @@ pub enum ChatShellAdmin {
         #[arg(long)]
         force: bool,
     },
-    /// Make the next N Lync cmdlets fail.
+    /// Make the next N Lync cmdlets fail, or the next shell run hang.
     Fault {
-        #[arg(long)]
+        #[arg(long, default_value_t = 0)]
         fail_next: u32,
         /// Fail after the change took effect (a lost reply) instead of before.
         #[arg(long)]
         after: bool,
+        /// The next shell run sleeps this many seconds first.
+        #[arg(long, default_value_t = 0)]
+        hang_secs: u64,
     },
     /// Print the state as JSON.
     Show,

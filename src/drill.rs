@@ -17,6 +17,10 @@ use crate::sql::Connector;
 /// What to rehearse.
 #[derive(Clone, Debug)]
 pub struct DrillSpec {
+    /// The database (the Persistent Chat database is `mgc`).
+    pub database: String,
+    /// Faults the simulated secondary starts with.
+    pub faults: sim::state::Faults,
     /// Where the share, the copy folder and the simulators' state go.
     pub dir: PathBuf,
     pub logs: u32,
@@ -43,6 +47,8 @@ const SITE: &str = "ATL-backup";
 impl DrillSpec {
     pub fn new(dir: PathBuf, logship_exe: PathBuf) -> DrillSpec {
         DrillSpec {
+            database: "mgc".into(),
+            faults: sim::state::Faults::default(),
             dir,
             logs: 200,
             log_size: 4 << 20,
@@ -83,7 +89,7 @@ pub fn prepare(spec: &DrillSpec, port: u16) -> anyhow::Result<Prepared> {
     for d in [spec.copy_dir(), spec.sim_dir(), spec.chat_dir()] {
         std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
     }
-    let mut share = ShareSpec::new(spec.share_dir(), "mgc");
+    let mut share = ShareSpec::new(spec.share_dir(), &spec.database);
     share.logs = spec.logs;
     share.log_size = spec.log_size;
     share.seed = spec.seed;
@@ -121,7 +127,8 @@ pub fn prepare(spec: &DrillSpec, port: u16) -> anyhow::Result<Prepared> {
     let password = format!("drill-{:016x}", rand_u64(spec.seed));
     let share_s = spec.share_dir().to_string_lossy().into_owned();
     let copy_s = spec.copy_dir().to_string_lossy().into_owned();
-    let mut sc = sim::Scenario::new("mgc", redo_lsn, &share_s, &copy_s, &password);
+    let mut sc = sim::Scenario::new(&spec.database, redo_lsn, &share_s, &copy_s, &password);
+    sc.faults = spec.faults.clone();
     sc.sessions = spec.sessions;
     sc.reconnecting_sessions = spec.sessions.min(1);
     sc.restore_mib_per_s = spec.restore_mib_per_s;
@@ -133,16 +140,9 @@ pub fn prepare(spec: &DrillSpec, port: u16) -> anyhow::Result<Prepared> {
     let state = ChatShellState::new_pool(POOL, &servers, &[BACKUP_SQL.to_string()]);
     chat_shell::init(&spec.chat_dir(), &state, true).context("writing the chat pool's state")?;
 
-    let mut shell = vec![
-        spec.logship_exe.to_string_lossy().into_owned(),
-        "sim".into(),
-        "chat-shell".into(),
-        "--state".into(),
-        spec.chat_dir().to_string_lossy().into_owned(),
-    ];
-    shell.extend(crate::config::default_shell().into_iter().skip(1));
+    let shell = chat_shell::shell_command(&spec.logship_exe, &spec.chat_dir());
     let config = Config {
-        database: "mgc".into(),
+        database: spec.database.clone(),
         source_dir: spec.share_dir(),
         dest_dir: spec.copy_dir(),
         dest_dir_on_server: None,

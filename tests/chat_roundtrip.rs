@@ -176,3 +176,26 @@ proptest! {
         prop_assert_eq!(st.log.len(), 3);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// Arbitrary text is parsed or refused with a located error, never a panic; and whatever
+    /// parses runs to an exit status against a state folder without one.
+    #[test]
+    fn arbitrary_scripts_never_panic(words in prop::collection::vec(prop_oneof![
+        hostile(),
+        prop::sample::select(vec![
+            "try", "catch", "exit", "Get-CsPersistentChatState", "-Identity", "@(", "@{", "$_", "[Console]::Error",
+            ".WriteLine(", "|", "Select-Object", "-ExpandProperty", "ConvertTo-Json", "=", "$x", "'service:p.x'",
+        ]).prop_map(String::from),
+    ], 0..12)) {
+        let text = words.join(" ");
+        if parse(&text).is_ok() {
+            let dir = tempfile::tempdir().unwrap();
+            chat_shell::init(dir.path(), &ChatShellState::new_pool("p.x", &[], &[]), false).unwrap();
+            let out = chat_shell::run_script(dir.path(), &text);
+            prop_assert!(out.exit_code == 0 || !out.stderr.is_empty() || text.to_ascii_lowercase().contains("exit"));
+        }
+    }
+}

@@ -9,8 +9,8 @@ use std::time::Duration;
 use logship::chat::{
     ChatError, ChatPool, ChatSettings, MirrorSpec, PoolState, Scripts, Shell, ShellPool, WhatIf,
 };
-use logship::config::{ChatConfig, MirrorConfig};
-use logship::sim::chat_shell::ChatShellState;
+use logship::config::{ChatConfig, Config};
+use logship::sim::chat_shell::{self, ChatShellState};
 
 const POOL: &str = "atl-cs-001.litwareinc.com";
 const SERVERS: [&str; 3] = [
@@ -44,33 +44,22 @@ fn init_state(pool: &str) -> tempfile::TempDir {
 }
 
 fn shell_argv(dir: &Path, last: &str) -> Vec<String> {
-    let mut v: Vec<String> = vec![
-        bin().into(),
-        "sim".into(),
-        "chat-shell".into(),
-        "--state".into(),
-    ];
-    v.push(dir.to_string_lossy().into_owned());
-    v.extend(["-NoProfile", "-NonInteractive", last].map(String::from));
+    let mut v = chat_shell::shell_command(Path::new(bin()), dir);
+    *v.last_mut().unwrap() = last.to_string();
     v
 }
 
+/// The example configuration's `[chat]` section, pointed at the simulator, with a hostile share.
 fn config(dir: &Path, last: &str) -> ChatConfig {
-    ChatConfig {
-        pool_fqdn: POOL.into(),
-        active_servers: SERVERS[..2].iter().map(|s| s.to_string()).collect(),
-        database_site: None,
-        server_sites: Default::default(),
-        mirror: MirrorConfig {
-            sql_server_fqdn: "atl-sql-002.litwareinc.com".into(),
-            sql_instance_name: Some("PC$HAT".into()),
-            file_share: HOSTILE_SHARE.into(),
-            drop_existing_databases_on_mirror: false,
-        },
-        shell: shell_argv(dir, last),
-        module: "Lync".into(),
-        timeout_secs: 60,
-    }
+    let text = include_str!("../fixtures/config.example.toml");
+    let mut c = toml::from_str::<Config>(text).unwrap().chat.unwrap();
+    assert_eq!(c.pool_fqdn, POOL);
+    c.active_servers = SERVERS[..2].iter().map(|s| s.to_string()).collect();
+    c.mirror.sql_instance_name = Some("PC$HAT".into());
+    c.mirror.file_share = HOSTILE_SHARE.into();
+    c.shell = shell_argv(dir, last);
+    c.timeout_secs = 60;
+    c
 }
 
 fn state(dir: &Path) -> ChatShellState {
@@ -321,6 +310,45 @@ fn what_if_changes_nothing_and_records_every_write() {
     assert!(recorded[1]
         .contains("-FileShare '\\\\atl-fs-01\\D$\\O''Brien \u{2018}\u{2018}x\u{2019}\u{2019}"));
     assert!(recorded[2].contains("Set-CsPersistentChatActiveServer"));
+}
+
+#[test]
+fn a_hung_chat_shell_is_killed_and_leaves_the_state_usable() {
+    let dir = init_state(POOL);
+    let status = Command::new(bin())
+        .args(["sim", "chat-shell", "--state"])
+        .arg(dir.path())
+        .args(["fault", "--hang-secs", "60"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let before = state(dir.path());
+    let hung = ShellPool::new(
+        Shell::new(shell_argv(dir.path(), "-Command"), Duration::from_secs(2)),
+        Scripts::new("Lync", POOL),
+    );
+    let err = hung.set_pool_state(PoolState::FailedOver).unwrap_err();
+    assert!(matches!(err, ChatError::Timeout { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("Set-CsPersistentChatState did not finish within 2 s"),
+        "{err}"
+    );
+    let after = state(dir.path());
+    assert_eq!(
+        after.pools, before.pools,
+        "the killed shell changed nothing"
+    );
+    assert!(after.log.is_empty());
+    // The hang was used up and no lock was left: the next run goes through at once.
+    assert!(!dir.path().join(".chat-pool.json.lock").exists());
+    assert_eq!(after.fault.hang_secs, 0);
+    let pool = ShellPool::new(
+        shell_for(dir.path(), "-Command"),
+        Scripts::new("Lync", POOL),
+    );
+    pool.set_pool_state(PoolState::FailedOver).unwrap();
+    assert_eq!(state(dir.path()).applied("Set-CsPersistentChatState"), 1);
 }
 
 #[cfg(unix)]

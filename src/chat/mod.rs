@@ -12,6 +12,7 @@ pub mod script;
 mod shell_pool;
 mod what_if;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -156,6 +157,9 @@ pub struct ChatSettings {
     pub module: String,
     pub shell: Vec<String>,
     pub timeout: Duration,
+    /// The data center of the new primary database, and of each server (RUNBOOK step 7).
+    pub database_site: Option<String>,
+    pub server_sites: BTreeMap<String, String>,
 }
 
 impl ChatSettings {
@@ -190,7 +194,32 @@ impl ChatSettings {
             module: c.module.clone(),
             shell: c.shell.clone(),
             timeout: Duration::from_secs(c.timeout_secs),
+            database_site: c.database_site.clone(),
+            server_sites: c.server_sites.clone(),
         })
+    }
+
+    /// Active servers not known to be in the database's data center, with their site (`None`:
+    /// not listed in `server_sites`). Preflight refuses these unless the operator vouches for a
+    /// low-latency link. Empty when no `database_site` is configured.
+    pub fn servers_outside_database_site(&self) -> Vec<(String, Option<String>)> {
+        let Some(db_site) = &self.database_site else {
+            return Vec::new();
+        };
+        self.active_servers
+            .iter()
+            .filter_map(|s| {
+                let site = self
+                    .server_sites
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(s))
+                    .map(|(_, v)| v);
+                match site {
+                    Some(site) if site.eq_ignore_ascii_case(db_site) => None,
+                    other => Some((s.clone(), other.cloned())),
+                }
+            })
+            .collect()
     }
 
     /// The scripts for this pool.
@@ -221,26 +250,33 @@ pub trait ChatPool {
     fn set_active_servers(&self, servers: &[String]) -> Result<(), ChatError>;
 }
 
-impl<P: ChatPool + ?Sized> ChatPool for &P {
-    fn pool_state(&self) -> Result<PoolState, ChatError> {
-        (**self).pool_state()
-    }
-    fn set_pool_state(&self, state: PoolState) -> Result<(), ChatError> {
-        (**self).set_pool_state(state)
-    }
-    fn mirror_state(&self) -> Result<MirrorState, ChatError> {
-        (**self).mirror_state()
-    }
-    fn install_mirror(&self, mirror: &MirrorSpec) -> Result<(), ChatError> {
-        (**self).install_mirror(mirror)
-    }
-    fn active_servers(&self) -> Result<Vec<String>, ChatError> {
-        (**self).active_servers()
-    }
-    fn set_active_servers(&self, servers: &[String]) -> Result<(), ChatError> {
-        (**self).set_active_servers(servers)
-    }
+/// Pointers to a pool are pools (so a step can take `&dyn ChatPool`, a `Box` or an `Arc`).
+macro_rules! delegate_pool {
+    ($($ty:ty),*) => {$(
+        impl<P: ChatPool + ?Sized> ChatPool for $ty {
+            fn pool_state(&self) -> Result<PoolState, ChatError> {
+                (**self).pool_state()
+            }
+            fn set_pool_state(&self, state: PoolState) -> Result<(), ChatError> {
+                (**self).set_pool_state(state)
+            }
+            fn mirror_state(&self) -> Result<MirrorState, ChatError> {
+                (**self).mirror_state()
+            }
+            fn install_mirror(&self, mirror: &MirrorSpec) -> Result<(), ChatError> {
+                (**self).install_mirror(mirror)
+            }
+            fn active_servers(&self) -> Result<Vec<String>, ChatError> {
+                (**self).active_servers()
+            }
+            fn set_active_servers(&self, servers: &[String]) -> Result<(), ChatError> {
+                (**self).set_active_servers(servers)
+            }
+        }
+    )*};
 }
+
+delegate_pool!(&P, Box<P>, std::sync::Arc<P>);
 
 #[cfg(test)]
 mod tests {
@@ -290,6 +326,37 @@ mod tests {
             let err = ChatSettings::from_config(&c).unwrap_err().to_string();
             assert!(err.contains(&format!("`{setting}`")), "{setting}: {err}");
         }
+    }
+
+    #[test]
+    fn servers_outside_the_database_site() {
+        let mut c = config();
+        assert!(ChatSettings::from_config(&c)
+            .unwrap()
+            .servers_outside_database_site()
+            .is_empty());
+        c.active_servers.push("atl-pc-103.litwareinc.com".into());
+        c.active_servers.push("dal-pc-201.litwareinc.com".into());
+        c.server_sites
+            .insert("DAL-PC-201.litwareinc.com".into(), "DAL".into());
+        let out = ChatSettings::from_config(&c)
+            .unwrap()
+            .servers_outside_database_site();
+        assert_eq!(
+            out,
+            vec![
+                ("atl-pc-103.litwareinc.com".to_string(), None),
+                (
+                    "dal-pc-201.litwareinc.com".to_string(),
+                    Some("DAL".to_string())
+                )
+            ]
+        );
+        c.database_site = None;
+        assert!(ChatSettings::from_config(&c)
+            .unwrap()
+            .servers_outside_database_site()
+            .is_empty());
     }
 
     #[test]

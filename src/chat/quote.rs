@@ -125,7 +125,8 @@ pub fn validate_unc(setting: &str, value: &str) -> Result<(), ConfigError> {
 
 /// A PowerShell module name or path to import (`Lync`, `SkypeForBusiness`).
 pub fn validate_module(setting: &str, value: &str) -> Result<(), ConfigError> {
-    if value.trim().is_empty() || value.chars().any(|c| c.is_control()) {
+    // Double quotes are refused so no value needs Windows command-line escaping.
+    if value.trim().is_empty() || value.chars().any(|c| c.is_control() || is_double_quote(c)) {
         return Err(ConfigError::invalid(
             setting,
             format!("{value:?} is not a module name"),

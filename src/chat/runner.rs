@@ -60,6 +60,7 @@ impl Shell {
         let argv = self.command_line(script);
         let cmdlet = script.cmdlet.to_string();
         let _span = tracing::info_span!("cmdlet", cmdlet = %cmdlet).entered();
+        tracing::debug!(script = %script.text, "running");
         let mut child = Command::new(&argv[0])
             .args(&argv[1..])
             .stdin(Stdio::null())
@@ -255,6 +256,7 @@ mod tests {
     fn encoded_command_line() {
         let script = Script {
             cmdlet: "Get-X",
+            command: "dir".into(),
             text: "dir".into(),
         };
         let sh = Shell::new(
@@ -283,6 +285,7 @@ mod tests {
         let err = sh
             .run(&Script {
                 cmdlet: "Get-X",
+                command: "x".into(),
                 text: "x".into(),
             })
             .unwrap_err();

@@ -6,15 +6,23 @@
 //! -Name 'Lync'; <cmdlet> } catch { [Console]::Error.WriteLine($_.ToString()); exit 1 }`.
 //! `Stop` turns every error into one the `catch` sees; the catch puts the message on stderr and
 //! exits 1. Progress is silenced because powershell.exe would serialize progress records to a
-//! redirected stderr as CLIXML. Read-backs print one value per line.
+//! redirected stderr as CLIXML. Read-backs print one value per line: `| Select-Object
+//! -ExpandProperty P | ForEach-Object ToString`, so an object-typed value prints as its text, not
+//! as a formatted table. The mirror read-back uses `Get-CsDatabaseMirrorState -DatabaseType
+//! PersistentChat` and its `StateOnPrimary` (`DatabaseInaccessibleOrMirroringNotEnabled` when no
+//! mirror is set up); Microsoft's page lists PersistentChat among the types for Skype for
+//! Business 2015 but not for Lync 2013, so on 2013 this read-back may be refused by the cmdlet:
+//! the caller then treats the mirror as not known to be installed.
 
 use super::quote::{ps_array, ps_quote};
 use super::{ChatError, MirrorSpec, MirrorState, PoolState};
 
-/// One script to run: the cmdlet it is about (for messages) and its full text.
+/// One script to run: the cmdlet it is about (for messages), the command line itself (for
+/// reports and the journal), and the full text the shell runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Script {
     pub cmdlet: &'static str,
+    pub command: String,
     pub text: String,
 }
 
@@ -49,7 +57,11 @@ impl Scripts {
              catch {{ [Console]::Error.WriteLine($_.ToString()); exit 1 }}",
             ps_quote(&self.module)
         );
-        Script { cmdlet, text }
+        Script {
+            cmdlet,
+            command: body,
+            text,
+        }
     }
 
     /// Step 5.
@@ -64,7 +76,7 @@ impl Scripts {
 
     pub fn get_pool_state(&self) -> Script {
         let body = format!(
-            "Get-CsPersistentChatState -Identity {} | Select-Object -ExpandProperty PoolState",
+            "Get-CsPersistentChatState -Identity {} | Select-Object -ExpandProperty PoolState | ForEach-Object ToString",
             ps_quote(&self.identity())
         );
         self.wrap("Get-CsPersistentChatState", body)
@@ -90,7 +102,7 @@ impl Scripts {
     pub fn get_mirror_state(&self) -> Script {
         let body = format!(
             "Get-CsDatabaseMirrorState -PoolFqdn {} -DatabaseType PersistentChat \
-             | Select-Object -ExpandProperty StateOnPrimary",
+             | Select-Object -ExpandProperty StateOnPrimary | ForEach-Object ToString",
             ps_quote(&self.pool_fqdn)
         );
         self.wrap("Get-CsDatabaseMirrorState", body)
@@ -108,21 +120,37 @@ impl Scripts {
 
     pub fn get_active_servers(&self) -> Script {
         let body = format!(
-            "Get-CsPersistentChatActiveServer -Identity {} | Select-Object -ExpandProperty ActiveServers",
+            "Get-CsPersistentChatActiveServer -Identity {} | Select-Object -ExpandProperty ActiveServers | ForEach-Object ToString",
             ps_quote(&self.identity())
         );
         self.wrap("Get-CsPersistentChatActiveServer", body)
     }
 }
 
+/// The console host writes the warning, verbose and debug streams to stdout with these prefixes.
+const STREAM_PREFIXES: [&str; 3] = ["WARNING:", "VERBOSE:", "DEBUG:"];
+
+fn is_stream_record(line: &str) -> bool {
+    STREAM_PREFIXES.iter().any(|p| line.starts_with(p))
+}
+
 /// The non-empty lines of a read-back, trimmed (powershell.exe ends lines with CRLF and may
-/// start with a byte-order mark).
+/// start with a byte-order mark), without the host's WARNING/VERBOSE/DEBUG lines.
 pub fn lines(stdout: &str) -> Vec<String> {
     stdout
         .trim_start_matches('\u{feff}')
         .lines()
         .map(|l| l.trim().to_string())
-        .filter(|l| !l.is_empty())
+        .filter(|l| !l.is_empty() && !is_stream_record(l))
+        .collect()
+}
+
+/// The WARNING/VERBOSE/DEBUG lines the shell printed (for the log).
+pub fn stream_records(stdout: &str) -> Vec<&str> {
+    stdout
+        .lines()
+        .map(str::trim)
+        .filter(|l| is_stream_record(l))
         .collect()
 }
 
@@ -184,7 +212,12 @@ mod tests {
     #[test]
     fn the_runbook_commands() {
         let s = Scripts::new("Lync", "atl-cs-001.litwareinc.com");
-        let t = s.set_pool_state(PoolState::FailedOver).text;
+        let script = s.set_pool_state(PoolState::FailedOver);
+        assert_eq!(
+            script.command,
+            "Set-CsPersistentChatState -Identity 'service:atl-cs-001.litwareinc.com' -PoolState FailedOver -Confirm:$false"
+        );
+        let t = script.text;
         assert!(t.starts_with("$ErrorActionPreference = 'Stop'; "), "{t}");
         assert!(t.contains("try { Import-Module -Name 'Lync'; Set-CsPersistentChatState -Identity 'service:atl-cs-001.litwareinc.com' -PoolState FailedOver -Confirm:$false }"), "{t}");
         assert!(
@@ -207,11 +240,11 @@ mod tests {
         assert!(s
             .get_active_servers()
             .text
-            .contains("| Select-Object -ExpandProperty ActiveServers }"));
+            .contains("| Select-Object -ExpandProperty ActiveServers | ForEach-Object ToString }"));
         let t = Scripts::new("SkypeForBusiness", "p.x")
             .get_pool_state()
             .text;
-        assert!(t.contains("Import-Module -Name 'SkypeForBusiness'; Get-CsPersistentChatState -Identity 'service:p.x' | Select-Object -ExpandProperty PoolState }"), "{t}");
+        assert!(t.contains("Import-Module -Name 'SkypeForBusiness'; Get-CsPersistentChatState -Identity 'service:p.x' | Select-Object -ExpandProperty PoolState | ForEach-Object ToString }"), "{t}");
     }
 
     #[test]
@@ -238,6 +271,14 @@ mod tests {
             vec!["a.x", "b.x"]
         );
         assert!(parse_active_servers("").unwrap().is_empty());
-        assert!(parse_active_servers("WARNING: x\n").is_err());
+        assert_eq!(
+            parse_active_servers("WARNING: unapproved verbs\r\na.x\r\n").unwrap(),
+            vec!["a.x"]
+        );
+        assert_eq!(
+            stream_records("WARNING: w\nx\nVERBOSE: v\n"),
+            vec!["WARNING: w", "VERBOSE: v"]
+        );
+        assert!(parse_active_servers("Fqdn : a.x\n").is_err());
     }
 }

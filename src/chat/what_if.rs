@@ -106,3 +106,84 @@ impl<P: ChatPool> ChatPool for WhatIf<P> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// A pool whose writes panic: what-if must never reach them.
+    struct ReadOnly;
+
+    impl ChatPool for ReadOnly {
+        fn pool_state(&self) -> Result<PoolState, ChatError> {
+            Ok(PoolState::Normal)
+        }
+        fn set_pool_state(&self, _: PoolState) -> Result<(), ChatError> {
+            panic!("what-if wrote")
+        }
+        fn mirror_state(&self) -> Result<MirrorState, ChatError> {
+            Ok(MirrorState {
+                states_on_primary: vec![super::super::MIRRORING_NOT_ENABLED.into()],
+            })
+        }
+        fn install_mirror(&self, _: &MirrorSpec) -> Result<(), ChatError> {
+            panic!("what-if wrote")
+        }
+        fn active_servers(&self) -> Result<Vec<String>, ChatError> {
+            Ok(Vec::new())
+        }
+        fn set_active_servers(&self, _: &[String]) -> Result<(), ChatError> {
+            panic!("what-if wrote")
+        }
+    }
+
+    #[test]
+    fn records_and_prints_writes_in_order_and_overlays_reads() {
+        let printed = Arc::new(Mutex::new(Vec::new()));
+        let sink = printed.clone();
+        let w = WhatIf::new(ReadOnly, Scripts::new("Lync", "p.x"))
+            .printing(move |s| sink.lock().unwrap().push(s.to_string()));
+        assert_eq!(w.pool_state().unwrap(), PoolState::Normal);
+        assert!(!w.mirror_state().unwrap().installed());
+        w.set_pool_state(PoolState::FailedOver).unwrap();
+        w.install_mirror(&MirrorSpec {
+            sql_server_fqdn: "s.x".into(),
+            sql_instance_name: None,
+            file_share: "\\\\f\\s".into(),
+            drop_existing_databases_on_mirror: false,
+        })
+        .unwrap();
+        w.set_active_servers(&["a.x".into()]).unwrap();
+        assert_eq!(w.pool_state().unwrap(), PoolState::FailedOver);
+        assert!(w.mirror_state().unwrap().installed());
+        assert_eq!(w.active_servers().unwrap(), vec!["a.x".to_string()]);
+        let recorded = w.recorded();
+        assert_eq!(recorded.len(), 3);
+        assert_eq!(*printed.lock().unwrap(), recorded);
+        let order: Vec<bool> = [
+            "Set-CsPersistentChatState",
+            "Install-CsMirrorDatabase",
+            "Set-CsPersistentChatActiveServer",
+        ]
+        .iter()
+        .zip(&recorded)
+        .map(|(c, s)| s.contains(c))
+        .collect();
+        assert_eq!(order, vec![true; 3]);
+    }
+
+    #[test]
+    fn pools_travel_to_blocking_threads_and_boxes() {
+        fn send_sync<T: Send + Sync + 'static>() {}
+        send_sync::<crate::chat::ShellPool>();
+        send_sync::<WhatIf<crate::chat::ShellPool>>();
+        let boxed: Box<dyn ChatPool + Send + Sync> =
+            Box::new(WhatIf::new(ReadOnly, Scripts::new("Lync", "p.x")));
+        std::thread::spawn(move || boxed.set_pool_state(PoolState::FailedOver))
+            .join()
+            .unwrap()
+            .unwrap();
+    }
+}

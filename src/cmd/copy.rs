@@ -40,6 +40,7 @@ pub fn run(g: &GlobalArgs, a: &CopyArgs) -> anyhow::Result<Status> {
         Err(e) => return Err(e.into()),
     }
     let jobs = candidates(a)?;
+    tracing::debug!(files = jobs.len(), all = a.all, database = ?a.database, "candidates");
     let progress: Box<dyn CopyProgress> =
         if !g.no_progress && !g.quiet && std::io::stderr().is_terminal() {
             Box::new(BarProgress::new())
@@ -102,6 +103,7 @@ fn options(a: &CopyArgs) -> anyhow::Result<CopyOptions> {
         buffer_size,
         retries: a.retries,
         throttle,
+        fsync: true,
     })
 }
 
@@ -148,9 +150,9 @@ fn summary_json(r: &CopyReport) -> serde_json::Value {
 
 fn print_summary(r: &CopyReport) {
     println!(
-        "copied {} files ({}) in {:.1} s, {:.0} MiB/s, verify {}; {} already verified, {} verified by hash, {} failed",
+        "copied {} files ({:.1} MiB) in {:.1} s, {:.0} MiB/s, verify {}; {} already verified, {} verified by hash, {} failed",
         r.copied.len(),
-        format_size(r.bytes_copied),
+        r.bytes_copied as f64 / (1024.0 * 1024.0),
         r.elapsed.as_secs_f64(),
         r.mib_per_s(),
         r.verify,

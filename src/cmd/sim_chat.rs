@@ -22,13 +22,20 @@ pub fn run(_g: &GlobalArgs, a: &ChatShellArgs) -> anyhow::Result<Status> {
             chat_shell::init(dir, &state, *force)?;
             Ok(Status::Done)
         }
-        Some(ChatShellAdmin::Fault { fail_next, after }) => {
+        Some(ChatShellAdmin::Fault {
+            fail_next,
+            after,
+            hang_secs,
+        }) => {
+            let lock = chat_shell::StateLock::acquire(dir)?;
             let mut state = ChatShellState::load(dir)?;
             state.fault = chat_shell::Fault {
                 fail_next: *fail_next,
                 after: *after,
+                hang_secs: *hang_secs,
             };
             state.save(dir)?;
+            lock.release()?;
             Ok(Status::Done)
         }
         Some(ChatShellAdmin::Show) => {

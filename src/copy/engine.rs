@@ -11,10 +11,13 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, info_span, warn};
 
+use super::dirsync::DirSync;
 use super::manifest::{self, now_secs, sync_dir, to_ns, Manifest, ManifestEntry};
 use super::progress::CopyProgress;
 use super::select::{decide, dest_state, remove_leftovers, Action};
-use super::stream::{advise_sequential, drop_cached_pages, hash_file, pump, PumpCfg, PumpError};
+use super::stream::{
+    advise_sequential, drop_cached_pages, hash_file, pump, start_writeback, PumpCfg, PumpError,
+};
 use super::{
     check_dest, part_name, CopyError, CopyJob, CopyOptions, CopyReport, FailedFile, VerifiedBy,
     VerifiedFile, VerifyMode,
@@ -22,6 +25,8 @@ use super::{
 
 /// Progress is reported in batches of this many bytes (and at the end of each file).
 const PROGRESS_BATCH: u64 = 4 << 20;
+/// Writeback of a large file is started every this many bytes (see `start_writeback`).
+const WRITEBACK_STEP: u64 = 8 << 20;
 /// The manifest writer waits this long after a write, so a burst of small files shares one write.
 const MANIFEST_INTERVAL: Duration = Duration::from_millis(50);
 
@@ -41,6 +46,7 @@ struct Shared<'a> {
     manifest_cv: Condvar,
     report: Mutex<CopyReport>,
     content_reads: AtomicU64,
+    dir_sync: DirSync,
 }
 
 /// Brings `jobs` into `dest`, verified, in the given order, with `opts.workers` threads.
@@ -92,7 +98,11 @@ pub fn copy_files(
             ..CopyReport::default()
         }),
         content_reads: AtomicU64::new(0),
+        dir_sync: DirSync::default(),
     };
+    // Two jobs with one name would write the same temporary file: only the first one runs.
+    let mut seen = std::collections::HashSet::new();
+    let duplicate: Vec<bool> = jobs.iter().map(|j| !seen.insert(j.name.as_str())).collect();
     let next = AtomicUsize::new(0);
     let workers = opts.workers.clamp(1, jobs.len().max(1));
     let manifest_error = std::thread::scope(|s| {
@@ -111,6 +121,17 @@ pub fn copy_files(
                                 .unwrap()
                                 .cancelled
                                 .push(job.name.clone());
+                            continue;
+                        }
+                        if duplicate[i] {
+                            fail(
+                                &shared,
+                                job,
+                                0,
+                                CopyError::DuplicateName {
+                                    name: job.name.clone(),
+                                },
+                            );
                             continue;
                         }
                         process(&shared, job, &mut pool);
@@ -422,8 +443,15 @@ fn copy_to_part(
         cancel: sh.cancel,
     };
     let mut unreported = 0u64;
+    let (mut written, mut flushed) = (0u64, 0u64);
+    let fsync = sh.opts.fsync;
     let pumped = pump(&mut src, job.size, &cfg, true, pool, |chunk| {
         out.write_all(chunk)?;
+        written += chunk.len() as u64;
+        if fsync && written - flushed >= WRITEBACK_STEP {
+            start_writeback(&out, flushed, written - flushed);
+            flushed = written;
+        }
         unreported += chunk.len() as u64;
         if unreported >= PROGRESS_BATCH {
             sh.progress.bytes(unreported);
@@ -447,7 +475,9 @@ fn copy_to_part(
     if let Ok(t) = before.modified() {
         out.set_modified(t).map_err(write_err)?;
     }
-    out.sync_all().map_err(write_err)?;
+    if sh.opts.fsync {
+        out.sync_all().map_err(write_err)?;
+    }
     drop(out);
     let by = verify(sh, job, part, n, &hash, pool)?;
     let fin = sh.dest.join(&job.name);
@@ -455,10 +485,15 @@ fn copy_to_part(
         path: fin.clone(),
         source,
     })?;
-    sync_dir(sh.dest).map_err(|source| CopyError::DestWrite {
-        path: sh.dest.to_path_buf(),
-        source,
-    })?;
+    if sh.opts.fsync {
+        let dest = sh.dest;
+        sh.dir_sync
+            .sync_with(|| sync_dir(dest))
+            .map_err(|source| CopyError::DestWrite {
+                path: sh.dest.to_path_buf(),
+                source,
+            })?;
+    }
     debug!(mode = %sh.opts.verify, "verified");
     Ok(VerifiedFile {
         name: job.name.clone(),

@@ -15,6 +15,7 @@
 //!
 //! One writer per copy folder: leftover `.logship-part` files are removed at the start of a run.
 
+mod dirsync;
 pub mod engine;
 pub mod manifest;
 pub mod progress;
@@ -135,6 +136,11 @@ pub struct CopyOptions {
     /// Test knob: a pause after each buffer, so tests can interrupt a copy midway
     /// (`logship copy` reads it from `LOGSHIP_COPY_THROTTLE_MS`). `None` in production.
     pub throttle: Option<Duration>,
+    /// fsync each file before its rename and the folder after it. Always true in production: a
+    /// file under its final name must survive a power cut. `false` exists only so the benchmark
+    /// can show the engine's own speed apart from the device's write-back; `disk` verification
+    /// then re-reads from the cache (pages are still dirty, so they cannot be dropped).
+    pub fsync: bool,
 }
 
 /// Workers when none is asked for; chosen from `cargo bench --bench copy` (see the README).
@@ -150,6 +156,7 @@ impl Default for CopyOptions {
             buffer_size: DEFAULT_BUFFER,
             retries: 2,
             throttle: None,
+            fsync: true,
         }
     }
 }
@@ -247,6 +254,8 @@ pub enum CopyError {
     },
     #[error("{name:?} is not a plain file name")]
     BadName { name: String },
+    #[error("{name:?} is given twice; only its first job runs")]
+    DuplicateName { name: String },
     #[error("cancelled")]
     Cancelled,
 }

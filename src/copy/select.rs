@@ -106,7 +106,8 @@ pub fn discover_backups(source: &Path) -> Result<Vec<CopyJob>, walkdir::Error> {
     Ok(jobs)
 }
 
-/// Removes `.NAME.logship-part` files a crashed run left in the copy folder; returns how many.
+/// Removes `.NAME.logship-part` files (and write probes) a crashed run left in the copy folder;
+/// returns how many.
 pub fn remove_leftovers(dest: &Path) -> Result<usize, CopyError> {
     let list = |source: io::Error| CopyError::DestList {
         path: dest.to_path_buf(),
@@ -117,7 +118,8 @@ pub fn remove_leftovers(dest: &Path) -> Result<usize, CopyError> {
         let entry = entry.map_err(list)?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        if name.starts_with('.') && name.ends_with(PART_SUFFIX) {
+        let probe = name.starts_with(".logship-probe-");
+        if probe || (name.starts_with('.') && name.ends_with(PART_SUFFIX)) {
             match fs::remove_file(entry.path()) {
                 Ok(()) => n += 1,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -175,7 +177,8 @@ mod tests {
         };
         m.files.insert("a.trn".into(), e.clone());
         let empty = Manifest::default();
-        let cases: [(Option<(u64, u64)>, &Manifest, Action); 6] = [
+        type Case<'a> = (Option<(u64, u64)>, &'a Manifest, Action);
+        let cases: [Case; 6] = [
             (None, &m, Action::Copy),
             (Some((99, 7)), &m, Action::Copy),
             (Some((100, 7)), &m, Action::Skip(e.clone())),

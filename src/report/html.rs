@@ -54,7 +54,13 @@ pub fn page(title: &str, facts: &[(String, String)], spans: &[TimeSpan]) -> Stri
     for (li, (lane, _)) in LANES.iter().enumerate() {
         let mut ends: Vec<f64> = Vec::new();
         for s in spans.iter().filter(|s| s.lane == *lane) {
-            let r = match ends.iter().position(|&e| e <= s.start) {
+            // Steps get a row each, so their labels never overlap.
+            let free = if *lane == "step" {
+                None
+            } else {
+                ends.iter().position(|&e| e <= s.start)
+            };
+            let r = match free {
                 Some(r) => r,
                 None => {
                     ends.push(0.0);

@@ -222,7 +222,7 @@ struct Interp<'h> {
     last_failed: bool,
 }
 
-const BUILTINS: [(&str, &[ParamSpec]); 3] = [
+const BUILTINS: [(&str, &[ParamSpec]); 4] = [
     (
         "Select-Object",
         &[
@@ -233,6 +233,7 @@ const BUILTINS: [(&str, &[ParamSpec]); 3] = [
     ),
     ("ConvertTo-Json", &[switch("Compress"), value("Depth")]),
     ("Write-Output", &[positional("InputObject", 0)]),
+    ("ForEach-Object", &[positional("MemberName", 0)]),
 ];
 
 impl Interp<'_> {
@@ -341,6 +342,7 @@ impl Interp<'_> {
         let res = match name {
             "Select-Object" => select_object(&bound, input),
             "ConvertTo-Json" => convert_to_json(&bound, input),
+            "ForEach-Object" => for_each_member(&bound, input),
             "Write-Output" => Ok(flatten(vec![bound
                 .get("InputObject")
                 .cloned()
@@ -592,6 +594,27 @@ fn select_object(b: &Bound, input: Vec<Value>) -> Result<Vec<Value>, Failure> {
     Ok(out)
 }
 
+/// `ForEach-Object MemberName` (PowerShell 3.0's simplified syntax): a property's value, or
+/// `ToString` called; script blocks are not supported.
+fn for_each_member(b: &Bound, input: Vec<Value>) -> Result<Vec<Value>, Failure> {
+    let Some(member) = b.string("MemberName")? else {
+        return Err(Failure::terminating(
+            "ForEach-Object is supported only as ForEach-Object <MemberName>.",
+        ));
+    };
+    let mut out = Vec::new();
+    for v in input {
+        if member.eq_ignore_ascii_case("ToString") {
+            out.push(Value::Str(v.text()));
+        } else if let Value::Obj(props) = &v {
+            out.extend(flatten(vec![
+                property(props, &member).unwrap_or(Value::Null)
+            ]));
+        }
+    }
+    Ok(out)
+}
+
 fn convert_to_json(b: &Bound, input: Vec<Value>) -> Result<Vec<Value>, Failure> {
     let j = match input.as_slice() {
         [] => return Ok(Vec::new()),
@@ -655,6 +678,7 @@ mod tests {
         // (script, stdout, stderr contains, exit code)
         let cases = [
             ("Get-Echo 'a' | Select-Object -ExpandProperty Identity", "a\n", "", 0),
+            ("Get-Echo -Items 1,'b' | ForEach-Object Items | ForEach-Object ToString", "1\nb\n", "", 0),
             ("get-echo -Id 'x' -Items 'p','q' | Select-Object -Exp Items", "p\nq\n", "", 0),
             ("Get-Echo -Identity 'x' -Force:$false | ConvertTo-Json -Compress", "{\"Force\":false,\"Identity\":\"x\",\"Items\":null}\n", "", 0),
             ("Get-Echo -Items @{Add='z'} | Select-Object -ExpandProperty Items | ConvertTo-Json -Compress", "{\"Add\":\"z\"}\n", "", 0),

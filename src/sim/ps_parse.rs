@@ -196,7 +196,7 @@ impl Parser {
                 .copied()
                 .map(|c| c.to_ascii_lowercase())
                 .eq(word.chars())
-            && !self.peek_at(n).is_some_and(|c| !is_delimiter(c));
+            && self.peek_at(n).is_none_or(is_delimiter);
         if matches {
             self.i += n;
         }
@@ -530,6 +530,7 @@ impl Parser {
                     Err(_) => self.err(format!("The number {text} is too large")),
                 }
             }
+            '{' => self.err("script blocks ({ ... }) are not supported by the simulator"),
             _ if arg_mode => self.bare(String::new()),
             c => self.err(format!("Unexpected token '{c}' in expression or statement")),
         }
@@ -760,6 +761,7 @@ mod tests {
             ("try { X ", "Missing closing"),
             ("X @('a'", "Missing"),
             ("X abc'def'", "not supported"),
+            ("X | ForEach-Object { $_ }", "script blocks"),
             ("'a' = 1", "assignment"),
             ("X 'a' 'b' )", "Unexpected token ')'"),
         ];

@@ -1,225 +1,14 @@
-//! `logship sim chat-shell`: the stand-in for `powershell.exe` with the Lync module. It reads
-//! powershell.exe's arguments, parses the script (`ps_parse`), runs it (`ps_eval`) against the
-//! Persistent Chat cmdlets implemented here, over pool state kept in a JSON file in the state
-//! folder, rewritten atomically after every change.
-//!
-//! The cmdlets fail the way the real ones do on bad input: unknown identity or pool, an invalid
-//! `-PoolState`, an unknown `-DatabaseType`, an active server that is not a server of the pool,
-//! a mirror that already exists without `-DropExistingDatabasesOnMirror`. Error texts of
-//! PowerShell itself (binding, unknown command) are PowerShell's; texts of the Lync cmdlets are
-//! the simulator's own wording. Stricter than the real cmdlets: the writes refuse to run without
-//! `-Confirm:$false` (a non-interactive shell cannot prompt), so a runner that forgets it fails.
-//! A fault knob fails the next N Lync cmdlets, before or after they take effect.
+//! The Persistent Chat cmdlets of the simulated shell, over [`ChatShellState`]: parameters as
+//! the real cmdlets declare them, effects on the pool, the fault knob, and the change log.
 
-use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
-use super::ps_eval::{
-    self, positional, switch, value, Bound, Failure, Host, Outcome, ParamSpec, Value,
-};
-use super::ps_parse;
-use crate::chat::quote::decode_command;
+use super::error_chain;
+use super::state::{ChatShellError, ChatShellState, LogEntry, Mirror, Pool};
 use crate::chat::{PoolState, MIRRORING_NOT_ENABLED};
+use crate::sim::ps_eval::{positional, switch, value, Bound, Failure, Host, ParamSpec, Value};
 
-/// The state file inside the state folder.
-pub const STATE_FILE: &str = "chat-pool.json";
-
-#[derive(Debug, thiserror::Error)]
-pub enum ChatShellError {
-    #[error("chat shell state {path} cannot be read (create it with `logship sim chat-shell --state DIR init --pool FQDN`)")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("chat shell state {path} is not valid: {message}")]
-    Corrupt { path: PathBuf, message: String },
-    #[error("chat shell state {path} cannot be written")]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("chat shell state already exists in {0} (use --force to replace it)")]
-    Exists(PathBuf),
-}
-
-/// Everything the simulated pool knows.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct ChatShellState {
-    pub pools: Vec<Pool>,
-    /// SQL servers Install-CsMirrorDatabase accepts (empty: any).
-    pub sql_servers: Vec<String>,
-    /// Modules Import-Module finds.
-    pub modules: Vec<String>,
-    /// Installed mirrors by database type (`PersistentChat`, ...).
-    pub mirrors: BTreeMap<String, Mirror>,
-    pub fault: Fault,
-    /// Every change applied, in order.
-    pub log: Vec<LogEntry>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Pool {
-    pub fqdn: String,
-    pub state: PoolState,
-    /// The Persistent Chat servers of the pool (from the topology).
-    pub servers: Vec<String>,
-    pub active_servers: Vec<String>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Mirror {
-    pub sql_server_fqdn: String,
-    pub sql_instance_name: Option<String>,
-    pub file_share: String,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Fault {
-    /// Fail the next N Lync cmdlets.
-    pub fail_next: u32,
-    /// Fail them after their change took effect (a lost reply), not before.
-    pub after: bool,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct LogEntry {
-    pub seq: u64,
-    pub cmdlet: String,
-    pub target: String,
-    pub detail: serde_json::Value,
-}
-
-impl ChatShellState {
-    pub fn path(dir: &Path) -> PathBuf {
-        dir.join(STATE_FILE)
-    }
-
-    pub fn load(dir: &Path) -> Result<ChatShellState, ChatShellError> {
-        let path = Self::path(dir);
-        let text = std::fs::read_to_string(&path).map_err(|source| ChatShellError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        serde_json::from_str(&text).map_err(|e| ChatShellError::Corrupt {
-            path,
-            message: e.to_string(),
-        })
-    }
-
-    /// Writes the state atomically: a temporary file, fsync, rename over the old one.
-    pub fn save(&self, dir: &Path) -> Result<(), ChatShellError> {
-        let path = Self::path(dir);
-        let tmp = dir.join(format!(".{STATE_FILE}.tmp"));
-        let write = || -> std::io::Result<()> {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &path)
-        };
-        write().map_err(|source| ChatShellError::Write { path, source })
-    }
-
-    /// A new state with one pool in the Normal state and no active server.
-    pub fn new_pool(fqdn: &str, servers: &[String], sql_servers: &[String]) -> ChatShellState {
-        ChatShellState {
-            pools: vec![Pool {
-                fqdn: fqdn.to_string(),
-                state: PoolState::Normal,
-                servers: servers.to_vec(),
-                active_servers: Vec::new(),
-            }],
-            sql_servers: sql_servers.to_vec(),
-            modules: vec!["Lync".into(), "SkypeForBusiness".into()],
-            ..ChatShellState::default()
-        }
-    }
-
-    /// The number of times `cmdlet` took effect.
-    pub fn applied(&self, cmdlet: &str) -> usize {
-        self.log.iter().filter(|e| e.cmdlet == cmdlet).count()
-    }
-}
-
-/// `logship sim chat-shell --state DIR init`: refuses to replace a state unless `force`.
-pub fn init(dir: &Path, state: &ChatShellState, force: bool) -> Result<(), ChatShellError> {
-    std::fs::create_dir_all(dir).map_err(|source| ChatShellError::Write {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    if !force && ChatShellState::path(dir).exists() {
-        return Err(ChatShellError::Exists(dir.to_path_buf()));
-    }
-    state.save(dir)
-}
-
-/// The script in powershell.exe-style arguments: `-NoProfile`, `-NonInteractive`, `-NoLogo`,
-/// `-ExecutionPolicy X`, `-InputFormat X`, `-OutputFormat X` are accepted and ignored; `-Command`
-/// takes the rest of the line (joined by spaces, as powershell.exe does); `-EncodedCommand` takes
-/// base64 of UTF-16LE. Parameter names match by prefix, ignoring case.
-pub fn script_from_args(args: &[String]) -> Result<String, String> {
-    let mut i = 0;
-    while i < args.len() {
-        let a = args[i].to_ascii_lowercase();
-        let Some(name) = a.strip_prefix('-').or_else(|| a.strip_prefix('/')) else {
-            return Err(format!(
-                "unexpected argument {:?}: expected -Command or -EncodedCommand",
-                args[i]
-            ));
-        };
-        let is = |full: &str, min: usize| name.len() >= min && full.starts_with(name);
-        if is("encodedcommand", 1) || name == "ec" {
-            let b64 = args.get(i + 1).ok_or("-EncodedCommand needs an argument")?;
-            return decode_command(b64)
-                .ok_or_else(|| "-EncodedCommand: not base64 of UTF-16LE text".to_string());
-        } else if is("command", 1) {
-            return Ok(args[i + 1..].join(" "));
-        } else if is("noprofile", 3) || is("noninteractive", 4) || is("nologo", 3) {
-            i += 1;
-        } else if is("executionpolicy", 2) || is("inputformat", 2) || is("outputformat", 1) {
-            i += 2;
-        } else {
-            return Err(format!("unsupported powershell.exe argument {:?}", args[i]));
-        }
-    }
-    Err("no -Command or -EncodedCommand given".to_string())
-}
-
-/// Runs a script against the state in `dir`. A script that cannot be parsed or a state that
-/// cannot be read fail like powershell.exe: message on stderr, exit status 1.
-pub fn run_script(dir: &Path, text: &str) -> Outcome {
-    let stmts = match ps_parse::parse(text) {
-        Ok(s) => s,
-        Err(e) => {
-            return Outcome {
-                stderr: format!("ParserError: {e}\n"),
-                exit_code: 1,
-                ..Outcome::default()
-            }
-        }
-    };
-    let state = match ChatShellState::load(dir) {
-        Ok(s) => s,
-        Err(e) => {
-            return Outcome {
-                stderr: format!("{}\n", error_chain(&e)),
-                exit_code: 1,
-                ..Outcome::default()
-            }
-        }
-    };
-    let mut host = PoolHost {
-        dir: dir.to_path_buf(),
-        state,
-    };
-    ps_eval::run(&stmts, &mut host)
-}
-
-struct PoolHost {
+pub(super) struct PoolHost {
     dir: PathBuf,
     state: ChatShellState,
 }
@@ -298,17 +87,6 @@ const CMDLETS: [(&str, &[ParamSpec]); 7] = [
     ),
 ];
 
-/// An error and its causes, `: `-separated.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(&format!(": {c}"));
-        cause = c.source();
-    }
-    text
-}
-
 fn err<T>(msg: impl Into<String>) -> Result<T, Failure> {
     Err(Failure::error(msg))
 }
@@ -346,13 +124,11 @@ impl Host for PoolHost {
             return Ok(Vec::new());
         }
         let writes = name.starts_with("Set-") || name.starts_with("Install-");
-        if writes
-            && b.get("Confirm").is_none_or(|v| *v != Value::Bool(false))
-            && !b.switch("WhatIf")
-        {
-            return Err(Failure::terminating(format!(
-                "PowerShell is in NonInteractive mode. Read and Prompt functionality is not available."
-            )));
+        let confirm_off = b.get("Confirm").is_some() && !b.switch("Confirm");
+        if writes && !confirm_off && !b.switch("WhatIf") {
+            return Err(Failure::terminating(
+                "PowerShell is in NonInteractive mode. Read and Prompt functionality is not available.",
+            ));
         }
         let mut fault = false;
         if self.state.fault.fail_next > 0 {
@@ -514,9 +290,9 @@ impl PoolHost {
         what_if: bool,
     ) -> Result<Vec<Value>, Failure> {
         if b.switch("ConfiguredDatabases") {
-            return err(format!(
-                "-ConfiguredDatabases is not supported by the simulator; use -DatabaseType."
-            ));
+            return err(
+                "-ConfiguredDatabases is not supported by the simulator; use -DatabaseType.",
+            );
         }
         let db_type = database_type(&b.required("DatabaseType")?)?;
         let sql = b.required("SqlServerFqdn")?;
@@ -593,9 +369,11 @@ impl PoolHost {
                 .collect();
         } else {
             match b.get("ActiveServers") {
-                None => return Err(Failure::terminating(format!(
-                    "Cannot process command because of one or more missing mandatory parameters: ActiveServers."
-                ))),
+                None => {
+                    return Err(Failure::terminating(
+                        "Cannot process command because of one or more missing mandatory parameters: ActiveServers.",
+                    ))
+                }
                 Some(Value::Hash(pairs)) => {
                     for (k, v) in pairs {
                         let list = strings(v);
@@ -645,4 +423,89 @@ fn database_type(raw: &str) -> Result<&'static str, Failure> {
             DATABASE_TYPES.join(", ")
         ))
     })
+}
+
+impl PoolHost {
+    pub(super) fn new(dir: &Path, state: ChatShellState) -> PoolHost {
+        PoolHost {
+            dir: dir.to_path_buf(),
+            state,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::chat_shell::{init, run_script};
+
+    fn args(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// (script, exit code, stdout, stderr contains)
+    fn check(dir: &Path, cases: &[(&str, i32, &str, &str)]) {
+        for (script, code, stdout, stderr) in cases {
+            let o = run_script(dir, script);
+            assert_eq!(o.exit_code, *code, "{script}: {}", o.stderr);
+            assert_eq!(o.stdout, *stdout, "{script}");
+            assert!(o.stderr.contains(stderr), "{script}: {}", o.stderr);
+        }
+    }
+
+    #[test]
+    fn cmdlet_semantics() {
+        let dir = tempfile::tempdir().unwrap();
+        let servers = args(&["a.x", "b.x", "c.x"]);
+        init(
+            dir.path(),
+            &ChatShellState::new_pool("p.x", &servers, &args(&["sql.x"])),
+            false,
+        )
+        .unwrap();
+        assert!(matches!(
+            init(dir.path(), &ChatShellState::default(), false),
+            Err(ChatShellError::Exists(_))
+        ));
+        let id = "-Identity 'service:p.x'";
+        check(
+            dir.path(),
+            &[
+                (&format!("Set-CsPersistentChatState {id} -PoolState FailedOver"), 1, "", "NonInteractive mode"),
+                (&format!("Set-CsPersistentChatState {id} -PoolState FailedOver -Confirm:0 -WhatIf"), 0, "What if: Setting PoolState of \"service:p.x\" to FailedOver.\n", ""),
+                (&format!("Get-CsPersistentChatState {id} | Select-Object -ExpandProperty PoolState"), 0, "Normal\n", ""),
+                ("Set-CsPersistentChatState 'PersistentChatServer:P.X' -PoolState failedover -Confirm:$false", 0, "", ""),
+                ("Get-CsPersistentChatState | Select-Object -ExpandProperty PoolState", 0, "FailedOver\n", ""),
+                (&format!("Set-CsPersistentChatActiveServer {id} -ActiveServers @{{Add='a.x','b.x'}} -Confirm:$false"), 0, "", ""),
+                (&format!("Set-CsPersistentChatActiveServer {id} -ActiveServers @{{Remove='A.X'}} -Confirm:$false"), 0, "", ""),
+                (&format!("Get-CsPersistentChatActiveServer {id} | Select-Object -ExpandProperty ActiveServers"), 0, "b.x\n", ""),
+                (&format!("Set-CsPersistentChatActiveServer {id} -Swap -Confirm:$false"), 0, "", ""),
+                (&format!("Get-CsPersistentChatActiveServer {id} | Select-Object -ExpandProperty ActiveServers"), 0, "a.x\nc.x\n", ""),
+                (&format!("Set-CsPersistentChatActiveServer {id} -ActiveServers $null -Confirm:$false"), 0, "", ""),
+                (&format!("Set-CsPersistentChatActiveServer {id} -ActiveServers 'd.x' -Confirm:$false"), 1, "", "\"d.x\" is not a Persistent Chat server of pool \"p.x\""),
+                (&format!("Set-CsPersistentChatActiveServer {id} -ActiveServers @{{Keep='a.x'}} -Confirm:$false"), 1, "", "hash table key \"Keep\""),
+                ("Install-CsMirrorDatabase -DatabaseType PersistentChat -SqlServerFqdn 'other.x' -FileShare '\\\\f\\s' -Confirm:$false", 1, "", "not a SQL store"),
+                ("Install-CsMirrorDatabase -DatabaseType Chat -SqlServerFqdn 'sql.x' -FileShare '\\\\f\\s' -Confirm:$false", 1, "", "Cannot bind parameter 'DatabaseType'"),
+                ("Install-CsMirrorDatabase -DatabaseType PersistentChat -SqlServerFqdn 'sql.x' -Confirm:$false", 1, "", "missing mandatory parameters: FileShare"),
+                ("Install-CsMirrorDatabase -DatabaseType PersistentChat -SqlServerFqdn 'sql.x' -FileShare '\\\\f\\s' -Confirm:$false", 0, "", ""),
+                ("Get-CsDatabaseMirrorState -PoolFqdn 'p.x' | Select-Object -ExpandProperty StateOnPrimary", 0, "Principal\nDatabaseInaccessibleOrMirroringNotEnabled\n", ""),
+                ("Get-CsDatabaseMirrorState -PoolFqdn 'q.x'", 1, "", "Cannot find pool \"q.x\""),
+                ("Install-CsMirrorDatabase -DatabaseType PersistentChat -SqlServerFqdn 'sql.x' -FileShare '\\\\f\\s' -Confirm:$false", 1, "", "already exists"),
+                ("Install-CsMirrorDatabase -DatabaseType PersistentChat -SqlServerFqdn 'sql.x' -FileShare '\\\\f\\t' -DropExistingDatabasesOnMirror -Confirm:$false", 0, "", ""),
+                ("Import-Module -Name 'SkypeForBusiness'; Import-Module Nope", 1, "", "The specified module 'Nope' was not loaded"),
+                ("Get-CsPersistentChatState -Identity 'pool:p.x'", 1, "", "Cannot find a Persistent Chat pool with identity \"pool:p.x\""),
+                ("Get-CsPersistentChatState 'service:p.x' 'extra'", 1, "", "A positional parameter cannot be found that accepts argument 'extra'."),
+                ("Set-CsPersistentChatState (", 1, "", "ParserError"),
+            ],
+        );
+        let st = ChatShellState::load(dir.path()).unwrap();
+        assert_eq!(st.applied("Set-CsPersistentChatState"), 1);
+        assert_eq!(st.applied("Set-CsPersistentChatActiveServer"), 4);
+        assert_eq!(st.applied("Install-CsMirrorDatabase"), 2);
+        assert_eq!(st.mirrors["PersistentChat"].file_share, "\\\\f\\t");
+        assert_eq!(
+            st.log.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            (1..=7).collect::<Vec<_>>()
+        );
+    }
 }

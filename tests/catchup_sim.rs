@@ -1,0 +1,193 @@
+//! Catch-up against the simulated secondary over TCP: the chain, crashes, and each error path.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{kill_after, stderr, stdout, Rng, World};
+use logship::lsn::Lsn;
+
+const KIB: u64 = 1024;
+
+fn redo(w: &World) -> Option<Lsn> {
+    w.database()["redo_start_lsn"]
+        .as_str()
+        .map(|s| s.parse().unwrap())
+}
+
+fn jobs_enabled(w: &World) -> Vec<bool> {
+    w.sim_state()["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["enabled"].as_bool().unwrap())
+        .collect()
+}
+
+#[test]
+fn catches_up_200_logs_from_the_middle_through_kills() {
+    let seed = std::env::var("LOGSHIP_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(7);
+    println!("seed {seed} (LOGSHIP_TEST_SEED to repeat)");
+    let mut rng = Rng::new(seed);
+    let w = World::new(200, 8 * KIB, |s| {
+        s.already_copied = 100;
+        s.already_applied = 90;
+        s.restore_mib_per_s = Some(8.0);
+    });
+    let start = w.prepared.redo_lsn;
+    let mut killed = 0;
+    for _ in 0..20 {
+        let mut child = w.spawn(&["catchup", "--pause-jobs"]);
+        if kill_after(&mut child, Duration::from_millis(20 + rng.below(250))) {
+            killed += 1;
+        }
+        // Never between two logs: the redo LSN is always the end of an applied log.
+        w.assert_history_is_one_chain(start);
+    }
+    let out = w.run(&["catchup", "--pause-jobs", "--json"]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    assert!(killed >= 10, "{killed} kills landed inside a run");
+    assert_eq!(w.database()["state"], "RESTORING");
+    assert_eq!(redo(&w), Some(w.prepared.final_lsn));
+    w.assert_history_is_one_chain(start);
+    assert_eq!(w.sim_state()["history"].as_array().unwrap().len(), 110);
+    assert_eq!(
+        jobs_enabled(&w),
+        [true, true],
+        "jobs put back after the runs"
+    );
+}
+
+#[test]
+fn enabled_jobs_are_refused_without_pause_jobs() {
+    let w = World::new(6, 8 * KIB, |_| {});
+    let out = w.run(&["catchup"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--pause-jobs"), "{}", stderr(&out));
+    assert_eq!(redo(&w), Some(w.prepared.redo_lsn), "nothing applied");
+}
+
+#[test]
+fn a_gap_stops_the_chain_with_status_3_and_puts_the_jobs_back() {
+    let w = World::new(12, 8 * KIB, |s| {
+        s.already_copied = 2;
+        s.already_applied = 2;
+    });
+    // Remove the 8th log from the share: the chain stops after the 7th.
+    let mut logs: Vec<_> = std::fs::read_dir(w.spec.share_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    logs.sort();
+    std::fs::remove_file(&logs[7]).unwrap();
+    let out = w.run(&["catchup", "--pause-jobs"]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let text = stdout(&out);
+    assert!(text.contains("GAP"), "{text}");
+    assert!(
+        text.contains(logs[6].file_name().unwrap().to_str().unwrap()),
+        "names the log before the gap: {text}"
+    );
+    assert!(
+        text.contains(logs[8].file_name().unwrap().to_str().unwrap()),
+        "names the log after the gap: {text}"
+    );
+    assert_eq!(
+        w.sim_state()["history"].as_array().unwrap().len(),
+        5,
+        "logs 3 to 7 applied"
+    );
+    assert_eq!(
+        jobs_enabled(&w),
+        [true, true],
+        "jobs put back after the failure"
+    );
+}
+
+#[test]
+fn a_dropped_connection_mid_restore_is_resumed_with_restart() {
+    let w = World::new(8, 64 * KIB, |s| {
+        s.faults.drop_at_percent = Some(50);
+        s.restore_mib_per_s = Some(4.0);
+    });
+    let out = w
+        .command(&["catchup", "--pause-jobs"])
+        .arg("-v")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    assert!(
+        w.sim_state()["faults"]["drop_at_percent"].is_null(),
+        "the drop fault fired"
+    );
+    assert!(
+        stderr(&out).contains("connection lost during the restore"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(redo(&w), Some(w.prepared.final_lsn));
+    w.assert_history_is_one_chain(w.prepared.redo_lsn);
+}
+
+#[test]
+fn exclusive_access_errors_end_the_sessions_and_retry() {
+    let w = World::new(6, 8 * KIB, |s| s.faults.fail_restores_3101 = 2);
+    let out = w.run(&["catchup", "--pause-jobs"]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        w.sim_state()["faults"]["fail_restores_3101"],
+        0,
+        "both 3101 faults fired"
+    );
+    assert_eq!(redo(&w), Some(w.prepared.final_lsn));
+}
+
+#[test]
+fn a_log_already_in_is_not_applied_again() {
+    let w = World::new(8, 8 * KIB, |_| {});
+    let first = w.run(&["catchup", "--pause-jobs"]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let n = w.sim_state()["history"].as_array().unwrap().len();
+    let again = w.run(&["catchup", "--pause-jobs", "--json"]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    let r: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(r["applied"].as_array().unwrap().len(), 0);
+    assert_eq!(r["files_copied"], 0);
+    assert_eq!(w.sim_state()["history"].as_array().unwrap().len(), n);
+}
+
+#[test]
+fn a_damaged_copy_is_not_restored() {
+    let w = World::new(6, 8 * KIB, |s| {
+        s.already_copied = 0;
+        s.already_applied = 0;
+    });
+    // A source file truncated on the share: the reader refuses it, the chain stops before it.
+    let mut logs: Vec<_> = std::fs::read_dir(w.spec.share_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    logs.sort();
+    let bytes = std::fs::read(&logs[3]).unwrap();
+    std::fs::write(&logs[3], &bytes[..bytes.len() / 2]).unwrap();
+    let out = w.run(&["catchup", "--pause-jobs"]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_eq!(w.database()["state"], "RESTORING");
+    w.assert_history_is_one_chain(w.prepared.redo_lsn);
+    assert_eq!(w.sim_state()["history"].as_array().unwrap().len(), 3);
+}
