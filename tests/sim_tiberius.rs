@@ -623,3 +623,52 @@ async fn reconnecting_session_survives_a_restart() {
     assert_eq!(back.len(), 1);
     assert!(sim.state().returning.is_empty());
 }
+
+/// datetime and datetime2 as tiberius decodes them.
+#[tokio::test]
+async fn datetime_and_datetime2() {
+    let (sim, _d) = Sim::with(&scenario()).await;
+    let mut c = sim.client().await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let days_1900 = now / 86400 + 25567;
+    let days_0001 = now / 86400 + 719162;
+    let secs_of_day = now % 86400;
+    let r = c
+        .query("SELECT GETDATE()", &[])
+        .await
+        .unwrap()
+        .into_row()
+        .await
+        .unwrap()
+        .unwrap();
+    match r.cells().next().unwrap().1 {
+        tiberius::ColumnData::DateTime(Some(dt)) => {
+            assert!((dt.days() as i64 - days_1900).abs() <= 1);
+            if dt.days() as i64 == days_1900 {
+                assert!((dt.seconds_fragments() as i64 / 300 - secs_of_day).abs() <= 5);
+            }
+        }
+        other => panic!("{other:?}"),
+    }
+    let r = c
+        .query("select sysutcdatetime()", &[])
+        .await
+        .unwrap()
+        .into_row()
+        .await
+        .unwrap()
+        .unwrap();
+    match r.cells().next().unwrap().1 {
+        tiberius::ColumnData::DateTime2(Some(dt)) => {
+            assert!((dt.date().days() as i64 - days_0001).abs() <= 1);
+            assert_eq!(dt.time().scale(), 7);
+            if dt.date().days() as i64 == days_0001 {
+                assert!((dt.time().increments() as i64 / 10_000_000 - secs_of_day).abs() <= 5);
+            }
+        }
+        other => panic!("{other:?}"),
+    };
+}

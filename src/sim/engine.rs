@@ -187,6 +187,25 @@ pub fn exec_simple(
             },
             out,
         )),
+        S::Now { datetime2 } => {
+            // The simulated server's clock is UTC.
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            let ty = if *datetime2 {
+                T::DateTime2
+            } else {
+                T::DateTime
+            };
+            let cell = Cell::Time(now.as_secs() as i64, now.subsec_nanos());
+            Ok(rows(
+                ResultSet {
+                    columns: vec![col("", ty)],
+                    rows: vec![vec![cell]],
+                },
+                out,
+            ))
+        }
         S::SelectOne(n) => Ok(rows(
             ResultSet {
                 columns: vec![col("", T::Int)],

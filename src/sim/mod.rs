@@ -14,7 +14,9 @@
 //! literals (`''` escapes), `@P1`-style parameters, optional `master.dbo.`/`msdb.dbo.` prefixes,
 //! several statements separated by `;`:
 //! - `SELECT @@VERSION`, `SELECT @@SPID`, `SELECT SERVERPROPERTY('ProductVersion' | 'ServerName'
-//!   | 'MachineName' | 'Edition' | 'ProductLevel' | 'EngineEdition')`, `SELECT <integer>`
+//!   | 'MachineName' | 'Edition' | 'ProductLevel' | 'EngineEdition')`, `SELECT <integer>`,
+//!   `SELECT GETDATE()` / `GETUTCDATE()` (datetime), `SYSDATETIME()` / `SYSUTCDATETIME()` (datetime2; the
+//!   simulated server's clock is UTC)
 //! - `SET ...` (accepted, no effect), `USE db`
 //! - `SELECT name, state_desc, is_in_standby FROM sys.databases [WHERE name = x]`,
 //!   `SELECT * FROM sys.databases [WHERE name = x]`

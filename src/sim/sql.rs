@@ -173,6 +173,10 @@ pub enum Statement {
     Spid,
     ServerProperty(String),
     SelectOne(i64),
+    /// `SELECT GETDATE()` / `GETUTCDATE()` (datetime), `SYSDATETIME()` / `SYSUTCDATETIME()` (datetime2).
+    Now {
+        datetime2: bool,
+    },
     /// `SET ...` session options and `USE db`: accepted (USE switches the database).
     Set,
     Use(String),
@@ -325,6 +329,16 @@ fn parse_one(
     }
     if m.full("SELECT @@SPID")? {
         return Ok(S::Spid);
+    }
+    for (f, datetime2) in [
+        ("GETDATE", false),
+        ("GETUTCDATE", false),
+        ("SYSDATETIME", true),
+        ("SYSUTCDATETIME", true),
+    ] {
+        if m.full(&format!("SELECT {f} ( )"))? {
+            return Ok(S::Now { datetime2 });
+        }
     }
     if m.full("SELECT SERVERPROPERTY ( $ )")? {
         return Ok(S::ServerProperty(m.text(0)));
