@@ -93,6 +93,7 @@ fn init_needs_the_password_from_the_environment() {
     assert_eq!(v["faults"]["drop_at_percent"], 40);
     assert_eq!(v["history"].as_array().unwrap().len(), 0);
     assert!(!String::from_utf8_lossy(&show.stdout).contains(PASSWORD));
+    assert_eq!(v["password_hash"], "(hidden)");
 }
 
 #[tokio::test]
