@@ -230,7 +230,7 @@ pub struct SimArgs {
 #[derive(Debug, Subcommand)]
 pub enum SimCommand {
     /// Write a scenario into a state folder (password from LOGSHIP_SIM_PASSWORD).
-    Init(SimInitArgs),
+    Init(Box<SimInitArgs>),
     /// Print the state and the restore history as JSON.
     Show(SimShowArgs),
     /// Stands where powershell.exe stands: `--state DIR [-NoProfile -NonInteractive] -Command <script>`.

@@ -1,12 +1,14 @@
 //! The simulator from two clients nobody here wrote: FreeTDS `tsql` and python-tds (Debian's
 //! python3-tds, run with /usr/bin/python3). Each connects, lists databases, runs RESTORE
-//! HEADERONLY and RESTORE LOG on a backup file, and gets the error for a gap. The simulator runs
+//! HEADERONLY and RESTORE LOG on a generated backup file, and gets the error for a gap. The simulator runs
 //! as the real binary (`logship sim init`, then `logship sim --listen 127.0.0.1:0`).
 //! Missing clients: skipped with a message, or a failure when LOGSHIP_REQUIRE_INTEROP=1.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+
+use logship::lsn::Lsn;
 
 const PASSWORD: &str = "interop-Pw1";
 
@@ -21,9 +23,26 @@ fn missing(what: &str) {
     eprintln!("skipped: {what} is missing");
 }
 
-fn samples() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/samples");
-    p.join("RestoreTimeClean_1.trn").exists().then_some(p)
+/// Three generated log backups of `mgc` in a chain from 40:1:1 (the scenario's redo LSN):
+/// the first is applied, the third (after a gap) is refused with 4305.
+fn generated(dir: &Path) -> [PathBuf; 3] {
+    use logship::backup::synth::SynthBackup;
+    use logship::backup::MtfDate;
+    let lsns = [
+        Lsn::new(40, 1, 1),
+        Lsn::new(41, 100, 1),
+        Lsn::new(42, 100, 1),
+        Lsn::new(43, 100, 1),
+    ];
+    let mut out = Vec::new();
+    for i in 0..3 {
+        let start = MtfDate::from_unix(1_767_571_200 + 300 * i as u64);
+        let b = SynthBackup::log("mgc", lsns[i], lsns[i + 1], start, 7 + i as u64);
+        let p = dir.join(format!("mgc_{}.trn", start.compact()));
+        b.write_to(&mut std::fs::File::create(&p).unwrap()).unwrap();
+        out.push(p);
+    }
+    out.try_into().unwrap()
 }
 
 /// A `logship sim` child process serving a fresh scenario; killed on drop.
@@ -42,9 +61,9 @@ impl SimProcess {
                 "sim",
                 "init",
                 "--database",
-                "RestoreTimeClean",
+                "mgc",
                 "--redo-lsn",
-                "39000000048800071",
+                "40000000000100001",
                 "--state",
             ])
             .arg(dir.path())
@@ -93,17 +112,13 @@ fn freetds_tsql() {
     if Command::new("tsql").arg("-C").output().is_err() {
         return missing("FreeTDS tsql (Debian freetds-bin)");
     }
-    let Some(s) = samples() else {
-        return eprintln!("skipped: ../shared/samples not found");
-    };
     let sim = SimProcess::start();
-    let log1 = s.join("RestoreTimeClean_1.trn");
-    let gap = s.join("RestoreTimeClean2_1.trn");
+    let [log1, _, gap] = generated(sim.dir.path());
     let script = format!(
         "{PASSWORD}\nSELECT name, state_desc, is_in_standby FROM sys.databases\ngo\n\
          RESTORE HEADERONLY FROM DISK = N'{}'\ngo\n\
-         RESTORE LOG [RestoreTimeClean] FROM DISK = N'{}' WITH NORECOVERY, STATS = 25\ngo\n\
-         RESTORE LOG [RestoreTimeClean] FROM DISK = N'{}' WITH NORECOVERY\ngo\nexit\n",
+         RESTORE LOG [mgc] FROM DISK = N'{}' WITH NORECOVERY, STATS = 25\ngo\n\
+         RESTORE LOG [mgc] FROM DISK = N'{}' WITH NORECOVERY\ngo\nexit\n",
         log1.display(),
         log1.display(),
         gap.display()
@@ -136,14 +151,15 @@ fn freetds_tsql() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(text.contains("RestoreTimeClean\tRESTORING\t0"), "{text}");
+    assert!(text.contains("mgc\tRESTORING\t0"), "{text}");
     assert!(text.contains("master\tONLINE\t0"), "{text}");
     assert!(
         text.contains("BackupName\tBackupDescription\tBackupType"),
         "{text}"
     );
+    assert!(text.contains("\tSQL01\tmgc\t852\t"), "{text}");
     assert!(
-        text.contains("39000000047400001\t39000000054100001"),
+        text.contains("40000000000100001\t41000000010000001"),
         "{text}"
     );
     assert!(text.contains("25 percent processed."), "{text}");
@@ -156,7 +172,11 @@ fn freetds_tsql() {
         text.contains("which is too recent to apply to the database"),
         "{text}"
     );
-    assert_eq!(sim.history(), ["RestoreTimeClean_1.trn"]);
+    assert_eq!(sim.history(), [name(&log1)]);
+}
+
+fn name(p: &Path) -> String {
+    p.file_name().unwrap().to_string_lossy().into_owned()
 }
 
 const PY: &str = r#"
@@ -167,20 +187,26 @@ with pytds.connect(server='127.0.0.1', port=port, user='failover', password=os.e
     cur = conn.cursor()
     cur.execute("SELECT name, state_desc, is_in_standby FROM sys.databases")
     print("DBS", cur.fetchall())
-    cur.execute("SELECT redo_start_lsn, redo_start_fork_guid FROM sys.master_files WHERE database_id = DB_ID(%s) AND file_id = 1", ('RestoreTimeClean',))
+    lsn = "SELECT redo_start_lsn, redo_start_fork_guid FROM sys.master_files WHERE database_id = DB_ID(%s) AND file_id = 1"
+    cur.execute(lsn, ('mgc',))
     print("REDO", cur.fetchall()[0][0])
     cur.execute("RESTORE HEADERONLY FROM DISK = %s", (log1,))
     row = cur.fetchall()[0]
     cols = [c[0] for c in cur.description]
     print("HDR", row[cols.index('BackupType')], row[cols.index('FirstLSN')], row[cols.index('LastLSN')], row[cols.index('DatabaseName')])
-    cur.execute("RESTORE LOG %s FROM DISK = %s WITH NORECOVERY, STATS = 10" % ('[RestoreTimeClean]', '%s'), (log1,))
-    cur.execute("SELECT redo_start_lsn, redo_start_fork_guid FROM sys.master_files WHERE database_id = DB_ID(%s) AND file_id = 1", ('RestoreTimeClean',))
+    cur.execute("RESTORE LOG [mgc] FROM DISK = %s WITH NORECOVERY, STATS = 10", (log1,))
+    cur.execute(lsn, ('mgc',))
     print("REDO", cur.fetchall()[0][0])
     try:
-        cur.execute("RESTORE LOG [RestoreTimeClean] FROM DISK = %s WITH NORECOVERY", (gap,))
+        cur.execute("RESTORE LOG [mgc] FROM DISK = %s WITH NORECOVERY", (gap,))
         print("NOERROR")
     except pytds.tds_base.OperationalError as e:
         print("ERR", str(e).replace("\n", " "))
+    cur.execute("SELECT * FROM msdb.dbo.log_shipping_secondary")
+    print("LS", len(cur.fetchall()))
+    cur.callproc('master.dbo.sp_delete_log_shipping_secondary_database', ('mgc',))
+    cur.execute("SELECT * FROM msdb.dbo.log_shipping_secondary")
+    print("LS", len(cur.fetchall()))
 "#;
 
 #[test]
@@ -193,14 +219,12 @@ fn python_tds() {
     if !has {
         return missing("python-tds for /usr/bin/python3 (Debian python3-tds)");
     }
-    let Some(s) = samples() else {
-        return eprintln!("skipped: ../shared/samples not found");
-    };
     let sim = SimProcess::start();
+    let [log1, _, gap] = generated(sim.dir.path());
     let out = Command::new(py)
         .args(["-c", PY, &sim.port.to_string()])
-        .arg(s.join("RestoreTimeClean_1.trn"))
-        .arg(s.join("RestoreTimeClean2_1.trn"))
+        .arg(&log1)
+        .arg(&gap)
         .env("SIM_PW", PASSWORD)
         .output()
         .unwrap();
@@ -210,19 +234,20 @@ fn python_tds() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "{text}");
+    assert!(text.contains("('mgc', 'RESTORING', False)"), "{text}");
+    assert!(text.contains("REDO 40000000000100001"), "{text}");
     assert!(
-        text.contains("('RestoreTimeClean', 'RESTORING', False)"),
+        text.contains("HDR 2 40000000000100001 41000000010000001 mgc"),
         "{text}"
     );
-    assert!(text.contains("REDO 39000000048800071"), "{text}");
-    assert!(
-        text.contains("HDR 2 39000000047400001 39000000054100001 RestoreTimeClean"),
-        "{text}"
-    );
-    assert!(text.contains("REDO 39000000054100001"), "{text}");
+    assert!(text.contains("REDO 41000000010000001"), "{text}");
     assert!(
         text.contains("ERR ") && text.contains("which is too recent to apply to the database"),
         "{text}"
     );
-    assert_eq!(sim.history(), ["RestoreTimeClean_1.trn"]);
+    assert!(
+        text.contains("LS 1\nLS 0"),
+        "callproc removed log shipping: {text}"
+    );
+    assert_eq!(sim.history(), [name(&log1)]);
 }

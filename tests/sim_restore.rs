@@ -334,7 +334,7 @@ async fn attention_rolls_back_the_restore() {
         return;
     }
     let mut sc = rtc();
-    sc.restore_mib_per_s = Some(0.05); // ~2 s
+    sc.restore_mib_per_s = Some(0.02); // ~5 s
     let (sim, _d) = Sim::with(&sc).await;
     let (mut raw, _) = Raw::login(sim.addr, "failover", PASSWORD).await;
     raw.batch(&format!(
@@ -453,4 +453,49 @@ async fn drop_fault_cuts_the_connection() {
     let db = st.db("RestoreTimeClean").unwrap();
     assert_eq!(db.redo_start_lsn.unwrap().to_decimal(), FULL_CHECKPOINT);
     assert_eq!(db.interrupted.as_deref(), Some(p1.as_str()));
+}
+
+/// KILL of the session running a RESTORE ends it like a lost connection: previous LSN kept,
+/// the restore marked interrupted.
+#[tokio::test]
+async fn kill_of_a_restoring_session() {
+    if samples().is_none() {
+        return;
+    }
+    let mut sc = rtc();
+    sc.restore_mib_per_s = Some(0.02);
+    let (sim, _d) = Sim::with(&sc).await;
+    let mut a = sim.client().await;
+    let mut b = sim.client().await;
+    let spid: i32 = rows(&mut a, "SELECT @@SPID", &[]).await[0][0]
+        .parse()
+        .unwrap();
+    let path = sample("RestoreTimeClean_1.trn");
+    let db = "RestoreTimeClean";
+    let restore = tokio::spawn(async move {
+        a.execute(
+            "RESTORE LOG @P1 FROM DISK = @P2 WITH NORECOVERY, STATS = 5",
+            &[&db, &path],
+        )
+        .await
+        .map(|_| ())
+    });
+    let q = "SELECT session_id, command, percent_complete FROM sys.dm_exec_requests WHERE session_id = @P1";
+    loop {
+        let r = rows(&mut b, q, &[&spid]).await;
+        if r[0][1] == "RESTORE LOG" && r[0][2].parse::<f32>().unwrap() > 0.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    b.execute(format!("KILL {spid}"), &[]).await.unwrap();
+    assert!(
+        restore.await.unwrap().is_err(),
+        "the killed session's restore does not succeed"
+    );
+    let st = sim.state();
+    let d = st.db(db).unwrap();
+    assert_eq!(d.redo_start_lsn.unwrap().to_decimal(), FULL_CHECKPOINT);
+    assert!(d.interrupted.is_some());
+    assert!(st.history.is_empty());
 }

@@ -103,6 +103,18 @@ async fn sessions_kill_and_reconnect() {
     let q = "SELECT session_id FROM sys.dm_exec_sessions WHERE database_id = DB_ID(@P1) AND session_id <> @@SPID";
     let ids = rows(&mut c, q, &[&"mgc"]).await;
     assert_eq!(ids, vec![vec!["51"], vec!["52"], vec!["53"]]);
+    // the runbook's manual way
+    let who = rows(&mut c, "sp_who2", &[]).await;
+    let in_mgc: Vec<&str> = who
+        .iter()
+        .filter(|r| r[5] == "mgc")
+        .map(|r| r[0].trim())
+        .collect();
+    assert_eq!(in_mgc, ["51", "52", "53"]);
+    assert!(
+        who.iter().any(|r| r[2] == "failover" && r[5] == "master"),
+        "{who:?}"
+    );
 
     // recovery refused while they are there
     let (n, class, m) = server_error(
@@ -199,10 +211,20 @@ async fn kill_ends_a_real_connection() {
         vec![vec![b_spid.clone(), "AWAITING COMMAND".into(), "0".into()]]
     );
     a.execute(format!("KILL {b_spid}"), &[]).await.unwrap();
-    assert!(
-        b.simple_query("SELECT @@SPID").await.is_err()
-            || b.simple_query("SELECT @@SPID").await.is_err()
-    );
+    // the killed connection is closed by the server (it may answer one last query in between)
+    let mut closed = false;
+    for _ in 0..100 {
+        if b.simple_query("SELECT @@SPID").await.is_err() {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(closed);
+    let q = "SELECT session_id, command, percent_complete FROM sys.dm_exec_requests WHERE session_id = @P1";
+    assert!(rows(&mut a, q, &[&b_spid.parse::<i32>().unwrap()])
+        .await
+        .is_empty());
     let me = a_spid(&mut a).await;
     let (n, _, m) = server_error(a.execute("KILL @P1", &[&me]).await);
     assert_eq!(
@@ -496,4 +518,157 @@ async fn large_messages_cross_packets_both_ways() {
     )
     .await;
     assert!(r.is_empty());
+}
+
+/// Answers are split at the packet size the client asked for in LOGIN7.
+#[tokio::test]
+async fn answers_follow_the_negotiated_packet_size() {
+    let (sim, _d) = Sim::with(&scenario()).await;
+    let (mut raw, login) = Raw::login_sized(sim.addr, "failover", PASSWORD, 512).await;
+    assert!(login
+        .msgs
+        .iter()
+        .any(|m| m.number == 5701 && m.text == "Changed database context to 'master'."));
+    raw.batch("SELECT * FROM msdb.dbo.log_shipping_secondary")
+        .await;
+    let mut sizes = Vec::new();
+    loop {
+        let (st, body) = raw.read_packet().await.unwrap();
+        sizes.push(body.len() + 8);
+        if st & 1 != 0 {
+            break;
+        }
+    }
+    assert!(sizes.len() >= 2, "{sizes:?}");
+    assert!(
+        sizes[..sizes.len() - 1].iter().all(|&n| n == 512),
+        "{sizes:?}"
+    );
+    assert!(*sizes.last().unwrap() <= 512);
+}
+
+/// A failed RESTORE sends its error and then 3013, as SQL Server does (seen with the raw client).
+#[tokio::test]
+async fn failed_restore_is_followed_by_3013() {
+    let (sim, d) = Sim::with(&scenario()).await;
+    let (mut raw, _) = Raw::login(sim.addr, "failover", PASSWORD).await;
+    let missing = d.path().join("gone.trn");
+    raw.batch(&format!(
+        "RESTORE LOG [mgc] FROM DISK = N'{}' WITH NORECOVERY",
+        missing.display()
+    ))
+    .await;
+    let r = raw.response().await.unwrap();
+    let got: Vec<(u32, u8, bool)> = r
+        .msgs
+        .iter()
+        .map(|m| (m.number, m.class, m.error))
+        .collect();
+    assert_eq!(got, vec![(3201, 16, true), (3013, 16, true)]);
+    assert_eq!(r.msgs[1].text, "RESTORE LOG is terminating abnormally.");
+    assert_eq!(r.done_status, vec![0x02], "DONE with the error flag");
+    raw.batch("RESTORE DATABASE [nosuch] WITH RECOVERY").await;
+    let r = raw.response().await.unwrap();
+    assert_eq!(
+        r.msgs.iter().map(|m| m.number).collect::<Vec<_>>(),
+        vec![3118, 3013]
+    );
+    assert_eq!(
+        r.msgs[1].text,
+        "RESTORE DATABASE is terminating abnormally."
+    );
+}
+
+/// The slow-response fault delays every answer by at least the configured time.
+#[tokio::test]
+async fn slow_fault_delays_answers() {
+    let mut sc = scenario();
+    sc.faults.slow_ms = 150;
+    let (sim, _d) = Sim::with(&sc).await;
+    let mut c = sim.client().await;
+    let t = std::time::Instant::now();
+    assert_eq!(rows(&mut c, "SELECT 1", &[]).await, vec![vec!["1"]]);
+    assert!(t.elapsed() >= Duration::from_millis(150));
+}
+
+/// A session killed just before the simulator stops still comes back after the restart.
+#[tokio::test]
+async fn reconnecting_session_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sc = scenario();
+    sc.sessions = 1;
+    sc.reconnecting_sessions = 1;
+    sc.reconnect_after_ms = 300;
+    logship::sim::state::init(dir.path(), &sc).unwrap();
+    let sim = Sim::start(dir.path()).await;
+    let mut c = sim.client().await;
+    c.execute("KILL 51", &[]).await.unwrap();
+    drop(c);
+    sim.stop().await;
+    let st = logship::sim::state::load(dir.path()).unwrap();
+    assert!(st.sessions.is_empty());
+    assert_eq!(st.returning.len(), 1);
+
+    let sim = Sim::start(dir.path()).await;
+    let mut c = sim.client().await;
+    let q = "SELECT session_id FROM sys.dm_exec_sessions WHERE database_id = DB_ID(@P1) AND session_id <> @@SPID";
+    let mut back = Vec::new();
+    for _ in 0..400 {
+        back = rows(&mut c, q, &[&"mgc"]).await;
+        if !back.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(back.len(), 1);
+    assert!(sim.state().returning.is_empty());
+}
+
+/// datetime and datetime2 as tiberius decodes them.
+#[tokio::test]
+async fn datetime_and_datetime2() {
+    let (sim, _d) = Sim::with(&scenario()).await;
+    let mut c = sim.client().await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let days_1900 = now / 86400 + 25567;
+    let days_0001 = now / 86400 + 719162;
+    let secs_of_day = now % 86400;
+    let r = c
+        .query("SELECT GETDATE()", &[])
+        .await
+        .unwrap()
+        .into_row()
+        .await
+        .unwrap()
+        .unwrap();
+    match r.cells().next().unwrap().1 {
+        tiberius::ColumnData::DateTime(Some(dt)) => {
+            assert!((dt.days() as i64 - days_1900).abs() <= 1);
+            if dt.days() as i64 == days_1900 {
+                assert!((dt.seconds_fragments() as i64 / 300 - secs_of_day).abs() <= 5);
+            }
+        }
+        other => panic!("{other:?}"),
+    }
+    let r = c
+        .query("select sysutcdatetime()", &[])
+        .await
+        .unwrap()
+        .into_row()
+        .await
+        .unwrap()
+        .unwrap();
+    match r.cells().next().unwrap().1 {
+        tiberius::ColumnData::DateTime2(Some(dt)) => {
+            assert!((dt.date().days() as i64 - days_0001).abs() <= 1);
+            assert_eq!(dt.time().scale(), 7);
+            if dt.date().days() as i64 == days_0001 {
+                assert!((dt.time().increments() as i64 / 10_000_000 - secs_of_day).abs() <= 5);
+            }
+        }
+        other => panic!("{other:?}"),
+    };
 }

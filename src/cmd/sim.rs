@@ -16,7 +16,10 @@ pub fn run(g: &GlobalArgs, a: SimArgs) -> anyhow::Result<Status> {
         Some(SimCommand::Init(i)) => init(&i),
         Some(SimCommand::ChatShell(c)) => super::sim_chat::run(g, &c),
         Some(SimCommand::Show(s)) => {
-            let st = state::load(&s.state)?;
+            let mut st = state::load(&s.state)?;
+            // The salted hash stays in the state file; it has no business on a terminal.
+            st.password_hash = "(hidden)".into();
+            st.salt = "(hidden)".into();
             println!("{}", serde_json::to_string_pretty(&st)?);
             Ok(Status::Done)
         }

@@ -1,5 +1,6 @@
 //! The statement engine: the shared server state (persistent `SimState` plus live connections)
-//! and the execution of every statement except RESTORE LOG, which streams (see `restore`).
+//! and the execution of the server, session and KILL statements (msdb ones are in `msdb`, the
+//! RESTORE ones, which stream, in `restore`).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::state::{self, DbState, SimState, StateError, UserSession};
+use super::state::{self, DbState, Returning, SimState, StateError, UserSession};
 use super::tds::rpc::Value;
 use super::tds::tokens::{col, Cell, ColType as T, ResultSet, Tokens};
 
@@ -40,6 +41,9 @@ pub fn terminating(what: &str) -> Msg {
 /// A live client connection, as other connections see it.
 pub struct ConnInfo {
     pub database: String,
+    pub login: String,
+    pub host: String,
+    pub program: String,
     pub kill: CancellationToken,
     /// The running request: command name and percent complete.
     pub request: Option<(String, f32)>,
@@ -56,19 +60,19 @@ pub struct Shared {
 
 impl Shared {
     pub fn open(dir: PathBuf) -> Result<Arc<Shared>, StateError> {
-        let mut st = state::load(&dir)?;
-        // Pending reconnections do not survive a restart; sessions already back do.
-        st.sessions.retain(|s| {
-            st.databases
-                .iter()
-                .any(|d| d.name.eq_ignore_ascii_case(&s.database))
-        });
-        Ok(Arc::new(Shared {
+        let st = state::load(&dir)?;
+        let returning = st.returning.clone();
+        let shared = Arc::new(Shared {
             dir,
             state: Mutex::new(st),
             conns: Mutex::new(HashMap::new()),
             busy: Mutex::new(Vec::new()),
-        }))
+        });
+        // Sessions killed before a restart still come back.
+        for r in returning {
+            tokio::spawn(return_later(Arc::clone(&shared), r));
+        }
+        Ok(shared)
     }
 
     pub fn state(&self) -> MutexGuard<'_, SimState> {
@@ -101,7 +105,7 @@ pub struct Done {
     pub select: bool,
 }
 
-fn rows(rs: ResultSet, out: &mut Tokens) -> Done {
+pub(super) fn rows(rs: ResultSet, out: &mut Tokens) -> Done {
     out.result_set(&rs);
     Done {
         rows: Some(rs.rows.len() as u64),
@@ -183,6 +187,25 @@ pub fn exec_simple(
             },
             out,
         )),
+        S::Now { datetime2 } => {
+            // The simulated server's clock is UTC.
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            let ty = if *datetime2 {
+                T::DateTime2
+            } else {
+                T::DateTime
+            };
+            let cell = Cell::Time(now.as_secs() as i64, now.subsec_nanos());
+            Ok(rows(
+                ResultSet {
+                    columns: vec![col("", ty)],
+                    rows: vec![vec![cell]],
+                },
+                out,
+            ))
+        }
         S::SelectOne(n) => Ok(rows(
             ResultSet {
                 columns: vec![col("", T::Int)],
@@ -364,279 +387,14 @@ pub fn exec_simple(
             ))
         }
         S::Kill(v) => kill(cx, v),
-        S::LogShippingJoin(db) => {
-            let st = shared.state();
-            let rs = ResultSet {
-                columns: vec![
-                    col("secondary_id", T::Guid),
-                    col("primary_server", nv(128)),
-                    col("primary_database", nv(128)),
-                    col("backup_source_directory", nv(500)),
-                    col("backup_destination_directory", nv(500)),
-                    col("file_retention_period", T::Int),
-                    col("last_copied_file", nv(500)),
-                    col("copy_job_id", T::Guid),
-                    col("restore_job_id", T::Guid),
-                    col("restore_mode", T::Bit),
-                    col("disconnect_users", T::Bit),
-                    col("last_restored_file", nv(500)),
-                    col("restore_delay", T::Int),
-                ],
-                rows: st
-                    .log_shipping_secondary_databases
-                    .iter()
-                    .filter(|d| d.secondary_database.eq_ignore_ascii_case(db))
-                    .filter_map(|d| {
-                        let s = st
-                            .log_shipping_secondary
-                            .iter()
-                            .find(|s| s.secondary_id == d.secondary_id)?;
-                        Some(vec![
-                            Cell::Guid(s.secondary_id),
-                            s.primary_server.clone().into(),
-                            s.primary_database.clone().into(),
-                            s.backup_source_directory.clone().into(),
-                            s.backup_destination_directory.clone().into(),
-                            Cell::Int(s.file_retention_period as i64),
-                            s.last_copied_file.clone().into(),
-                            Cell::Guid(s.copy_job_id),
-                            Cell::Guid(s.restore_job_id),
-                            Cell::Bit(d.restore_mode != 0),
-                            Cell::Bit(d.disconnect_users),
-                            d.last_restored_file.clone().into(),
-                            Cell::Int(d.restore_delay as i64),
-                        ])
-                    })
-                    .collect(),
-            };
-            Ok(rows(rs, out))
-        }
-        S::LsTable(t) => Ok(rows(ls_table(&shared.state(), t), out)),
-        S::Job(v) => {
-            let st = shared.state();
-            let id = v.as_guid();
-            Ok(rows(
-                ResultSet {
-                    columns: vec![
-                        col("job_id", T::Guid),
-                        col("name", nv(128)),
-                        col("enabled", T::TinyInt),
-                    ],
-                    rows: st
-                        .jobs
-                        .iter()
-                        .filter(|j| Some(j.job_id) == id)
-                        .map(|j| {
-                            vec![
-                                Cell::Guid(j.job_id),
-                                j.name.clone().into(),
-                                Cell::Int(j.enabled as i64),
-                            ]
-                        })
-                        .collect(),
-                },
-                out,
-            ))
-        }
-        S::UpdateJob { job, enabled } => {
-            let id = job.as_guid();
-            let en = enabled.as_int();
-            let found = shared
-                .mutate(
-                    |st| match st.jobs.iter_mut().find(|j| Some(j.job_id) == id) {
-                        Some(j) => {
-                            if let Some(e) = en {
-                                j.enabled = e != 0;
-                            }
-                            true
-                        }
-                        None => false,
-                    },
-                )
-                .map_err(|e| vec![e])?;
-            if !found {
-                let shown = job.as_text().unwrap_or_default();
-                return Err(vec![msg(
-                    14262,
-                    1,
-                    16,
-                    format!("The specified @job_id ('{shown}') does not exist."),
-                )]);
-            }
-            Ok(none())
-        }
-        S::DeleteSecondary(db) => {
-            shared
-                .mutate(|st| {
-                    let Some(pos) = st
-                        .log_shipping_secondary_databases
-                        .iter()
-                        .position(|d| d.secondary_database.eq_ignore_ascii_case(db))
-                    else {
-                        return;
-                    };
-                    let sid = st.log_shipping_secondary_databases.remove(pos).secondary_id;
-                    if !st
-                        .log_shipping_secondary_databases
-                        .iter()
-                        .any(|d| d.secondary_id == sid)
-                    {
-                        if let Some(p) = st
-                            .log_shipping_secondary
-                            .iter()
-                            .position(|s| s.secondary_id == sid)
-                        {
-                            let s = st.log_shipping_secondary.remove(p);
-                            st.jobs.retain(|j| {
-                                j.job_id != s.copy_job_id && j.job_id != s.restore_job_id
-                            });
-                        }
-                    }
-                })
-                .map_err(|e| vec![e])?;
-            Ok(none())
-        }
+        S::Who2 => Ok(rows(who2(shared), out)),
+        S::LogShippingJoin(_)
+        | S::LsTable(_)
+        | S::Job(_)
+        | S::UpdateJob { .. }
+        | S::DeleteSecondary(_) => super::msdb::exec(shared, stmt, out),
         S::HeaderOnly(_) | S::RestoreLog { .. } | S::Recover(_) => {
             unreachable!("restore statements run in restore.rs")
-        }
-    }
-}
-
-fn ls_table(st: &SimState, t: &str) -> ResultSet {
-    match t {
-        "log_shipping_secondary" => ResultSet {
-            columns: vec![
-                col("secondary_id", T::Guid),
-                col("primary_server", nv(128)),
-                col("primary_database", nv(128)),
-                col("backup_source_directory", nv(500)),
-                col("backup_destination_directory", nv(500)),
-                col("file_retention_period", T::Int),
-                col("copy_job_id", T::Guid),
-                col("restore_job_id", T::Guid),
-                col("monitor_server", nv(128)),
-                col("monitor_server_security_mode", T::Bit),
-                col("user_specified_monitor", T::Bit),
-                col("last_copied_file", nv(500)),
-                col("last_copied_date", T::DateTime),
-            ],
-            rows: st
-                .log_shipping_secondary
-                .iter()
-                .map(|s| {
-                    vec![
-                        Cell::Guid(s.secondary_id),
-                        s.primary_server.clone().into(),
-                        s.primary_database.clone().into(),
-                        s.backup_source_directory.clone().into(),
-                        s.backup_destination_directory.clone().into(),
-                        Cell::Int(s.file_retention_period as i64),
-                        Cell::Guid(s.copy_job_id),
-                        Cell::Guid(s.restore_job_id),
-                        s.monitor_server.clone().into(),
-                        Cell::Bit(true),
-                        Cell::Bit(false),
-                        s.last_copied_file.clone().into(),
-                        Cell::Null,
-                    ]
-                })
-                .collect(),
-        },
-        "log_shipping_secondary_databases" => ResultSet {
-            columns: vec![
-                col("secondary_database", nv(128)),
-                col("secondary_id", T::Guid),
-                col("restore_delay", T::Int),
-                col("restore_all", T::Bit),
-                col("restore_mode", T::Bit),
-                col("disconnect_users", T::Bit),
-                col("block_size", T::Int),
-                col("buffer_count", T::Int),
-                col("max_transfer_size", T::Int),
-                col("last_restored_file", nv(500)),
-                col("last_restored_date", T::DateTime),
-            ],
-            rows: st
-                .log_shipping_secondary_databases
-                .iter()
-                .map(|d| {
-                    vec![
-                        d.secondary_database.clone().into(),
-                        Cell::Guid(d.secondary_id),
-                        Cell::Int(d.restore_delay as i64),
-                        Cell::Bit(true),
-                        Cell::Bit(d.restore_mode != 0),
-                        Cell::Bit(d.disconnect_users),
-                        Cell::Int(-1),
-                        Cell::Int(-1),
-                        Cell::Int(-1),
-                        d.last_restored_file.clone().into(),
-                        Cell::Null,
-                    ]
-                })
-                .collect(),
-        },
-        _ => {
-            // log_shipping_monitor_secondary: one row per secondary database
-            let last = |db: &str| {
-                st.history
-                    .iter()
-                    .rev()
-                    .find(|h| h.database.eq_ignore_ascii_case(db))
-            };
-            ResultSet {
-                columns: vec![
-                    col("secondary_server", nv(128)),
-                    col("secondary_database", nv(128)),
-                    col("secondary_id", T::Guid),
-                    col("primary_server", nv(128)),
-                    col("primary_database", nv(128)),
-                    col("restore_threshold", T::Int),
-                    col("threshold_alert", T::Int),
-                    col("threshold_alert_enabled", T::Bit),
-                    col("last_copied_file", nv(500)),
-                    col("last_copied_date", T::DateTime),
-                    col("last_copied_date_utc", T::DateTime),
-                    col("last_restored_file", nv(500)),
-                    col("last_restored_date", T::DateTime),
-                    col("last_restored_date_utc", T::DateTime),
-                    col("last_restored_latency", T::Int),
-                    col("history_retention_period", T::Int),
-                ],
-                rows: st
-                    .log_shipping_secondary_databases
-                    .iter()
-                    .filter_map(|d| {
-                        let s = st
-                            .log_shipping_secondary
-                            .iter()
-                            .find(|s| s.secondary_id == d.secondary_id)?;
-                        let h = last(&d.secondary_database);
-                        let when = h.map_or(Cell::Null, |h| Cell::Time(h.finished_unix as i64, 0));
-                        Some(vec![
-                            st.server_name.clone().into(),
-                            d.secondary_database.clone().into(),
-                            Cell::Guid(d.secondary_id),
-                            s.primary_server.clone().into(),
-                            s.primary_database.clone().into(),
-                            Cell::Int(45),
-                            Cell::Int(14421),
-                            Cell::Bit(true),
-                            s.last_copied_file.clone().into(),
-                            Cell::Null,
-                            Cell::Null,
-                            d.last_restored_file
-                                .clone()
-                                .or_else(|| h.map(|h| h.path.clone()))
-                                .into(),
-                            when.clone(),
-                            when,
-                            Cell::Null,
-                            Cell::Int(5760),
-                        ])
-                    })
-                    .collect(),
-            }
         }
     }
 }
@@ -692,22 +450,121 @@ fn kill(cx: &mut Ctx<'_>, v: &Value) -> Result<Done, Vec<Msg>> {
         )]),
         Some(s) => {
             if s.reconnect {
-                let shared = Arc::clone(shared);
-                let delay = Duration::from_millis(shared.state().reconnect_after_ms);
-                tokio::spawn(async move {
-                    tokio::time::sleep(delay).await;
-                    let conns: Vec<u16> = shared.conns().keys().copied().collect();
-                    let _ = shared.mutate(|st| {
-                        let spid = st.alloc_spid(&|id| conns.contains(&id));
-                        st.sessions.push(UserSession {
-                            spid,
+                let r = shared
+                    .mutate(|st| {
+                        let r = Returning {
                             database: s.database.clone(),
-                            reconnect: true,
-                        });
-                    });
-                });
+                            due_unix_ms: state::now_unix_ms() + st.reconnect_after_ms,
+                        };
+                        st.returning.push(r.clone());
+                        r
+                    })
+                    .map_err(|e| vec![e])?;
+                tokio::spawn(return_later(Arc::clone(shared), r));
             }
             Ok(none())
         }
     }
+}
+
+/// Brings a killed session back under a new id when it is due.
+async fn return_later(shared: Arc<Shared>, r: Returning) {
+    let wait = r.due_unix_ms.saturating_sub(state::now_unix_ms());
+    tokio::time::sleep(Duration::from_millis(wait)).await;
+    let conns: Vec<u16> = shared.conns().keys().copied().collect();
+    let _ = shared.mutate(|st| {
+        let Some(p) = st.returning.iter().position(|x| *x == r) else {
+            return;
+        };
+        st.returning.remove(p);
+        let spid = st.alloc_spid(&|id| conns.contains(&id));
+        st.sessions.push(UserSession {
+            spid,
+            database: r.database.clone(),
+            reconnect: true,
+        });
+    });
+}
+
+/// `sp_who2`'s columns; simulated users show as sleeping application sessions.
+fn who2(shared: &Shared) -> ResultSet {
+    let mut list: Vec<(u16, Vec<Cell>)> = Vec::new();
+    for (id, c) in shared.conns().iter() {
+        let (status, cmd) = match &c.request {
+            Some((cmd, _)) => ("RUNNABLE", cmd.clone()),
+            None => ("sleeping", "AWAITING COMMAND".to_string()),
+        };
+        list.push((
+            *id,
+            who2_row(
+                *id,
+                status,
+                &c.login,
+                &c.host,
+                &c.database,
+                &cmd,
+                &c.program,
+            ),
+        ));
+    }
+    for s in &shared.state().sessions {
+        list.push((
+            s.spid,
+            who2_row(
+                s.spid,
+                "sleeping",
+                "app",
+                "APPSRV",
+                &s.database,
+                "AWAITING COMMAND",
+                "Lync Persistent Chat",
+            ),
+        ));
+    }
+    list.sort_by_key(|(id, _)| *id);
+    let nv = T::NVarChar;
+    ResultSet {
+        columns: vec![
+            col("SPID", nv(10)),
+            col("Status", nv(30)),
+            col("Login", nv(128)),
+            col("HostName", nv(128)),
+            col("BlkBy", nv(10)),
+            col("DBName", nv(128)),
+            col("Command", nv(32)),
+            col("CPUTime", T::Int),
+            col("DiskIO", T::BigInt),
+            col("LastBatch", nv(20)),
+            col("ProgramName", nv(128)),
+            col("SPID", nv(10)),
+            col("REQUESTID", T::Int),
+        ],
+        rows: list.into_iter().map(|(_, r)| r).collect(),
+    }
+}
+
+fn who2_row(
+    id: u16,
+    status: &str,
+    login: &str,
+    host: &str,
+    db: &str,
+    cmd: &str,
+    program: &str,
+) -> Vec<Cell> {
+    vec![
+        format!("{id:<5}").into(),
+        status.into(),
+        login.into(),
+        host.into(),
+        "  .".into(),
+        db.into(),
+        cmd.into(),
+        Cell::Int(0),
+        Cell::Int(0),
+        "".into(),
+        program.into(),
+        format!("{id:<5}").into(),
+        Cell::Int(0),
+    ]
 }

@@ -306,18 +306,11 @@ fn claim(conn: &Conn, db: &str) -> Option<Busy> {
 
 /// The exclusive-access checks shared by RESTORE LOG and RESTORE DATABASE.
 fn exclusive(conn: &Conn, db: &str) -> Result<Busy, Msg> {
-    let injected = conn
-        .shared
-        .mutate(|st| {
-            if st.faults.fail_restores_3101 > 0 {
-                st.faults.fail_restores_3101 -= 1;
-                true
-            } else {
-                false
-            }
-        })
-        .map_err(|e| e)?;
-    if injected || conn.database.eq_ignore_ascii_case(db) && false {
+    // Only a pending fault costs a state write.
+    if conn.shared.state().faults.fail_restores_3101 > 0 {
+        conn.shared.mutate(|st| {
+            st.faults.fail_restores_3101 = st.faults.fail_restores_3101.saturating_sub(1)
+        })?;
         return Err(in_use());
     }
     if conn.database.eq_ignore_ascii_case(db) {
@@ -414,7 +407,15 @@ pub async fn restore_log(conn: &mut Conn, db: &str, path: &str, opts: &RestoreOp
         Ok(h) => h,
         Err(m) => return fail(m),
     };
-    let h = headers[0].clone();
+    let file = opts.file.unwrap_or(1);
+    let Some(h) = headers.iter().find(|h| h.position as i64 == file).cloned() else {
+        return fail(msg(
+            4038,
+            1,
+            16,
+            format!("Cannot find file ID {file} on device '{path}'."),
+        ));
+    };
     if h.backup_type != BackupType::Log {
         let by = match h.backup_type {
             BackupType::Differential => "BACKUP DATABASE WITH DIFFERENTIAL",

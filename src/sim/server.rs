@@ -231,6 +231,13 @@ fn rpc_statements(payload: &[u8]) -> Result<Vec<Statement>, Vec<Msg>> {
                 .is_some_and(|n| n.eq_ignore_ascii_case("sp_executesql"))
         });
     if !is_exec_sql {
+        if let Some(st) = call
+            .proc_name
+            .as_deref()
+            .and_then(|n| procedure_call(n, &call.params))
+        {
+            return Ok(vec![st]);
+        }
         let name = call
             .proc_name
             .unwrap_or_else(|| format!("#{}", call.proc_id.unwrap_or(0)));
@@ -255,6 +262,34 @@ fn rpc_statements(payload: &[u8]) -> Result<Vec<Statement>, Vec<Msg>> {
         params.insert(key, v);
     }
     sql::parse_batch(&text, &params).map_err(|e| vec![sql_error(e)])
+}
+
+/// The two procedures an operator's client may call by name over RPC (python-tds `callproc`),
+/// with named or positional parameters.
+fn procedure_call(name: &str, params: &[(String, Value)]) -> Option<Statement> {
+    let arg = |key: &str, pos: usize| -> Option<Value> {
+        params
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(key))
+            .or_else(|| params.get(pos).filter(|(n, _)| n.is_empty()))
+            .map(|(_, v)| v.clone())
+    };
+    match name
+        .rsplit('.')
+        .next()?
+        .trim_matches(|c| c == '[' || c == ']')
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "sp_delete_log_shipping_secondary_database" => Some(Statement::DeleteSecondary(
+            arg("@secondary_database", 0)?.as_text()?,
+        )),
+        "sp_update_job" => Some(Statement::UpdateJob {
+            job: arg("@job_id", 0)?,
+            enabled: arg("@enabled", 1)?,
+        }),
+        _ => None,
+    }
 }
 
 fn batch_statements(payload: &[u8]) -> Result<Vec<Statement>, Vec<Msg>> {
@@ -419,6 +454,9 @@ async fn connection(
         spid,
         ConnInfo {
             database: database.clone(),
+            login: login.username.clone(),
+            host: login.hostname.clone(),
+            program: login.app_name.clone(),
             kill: kill.clone(),
             request: None,
         },
@@ -430,18 +468,13 @@ async fn connection(
     let reader = {
         let (attn, attn_wake, gone) = (Arc::clone(&attn), Arc::clone(&attn_wake), gone.clone());
         tokio::spawn(async move {
-            loop {
-                match packet::read_message(&mut rd).await {
-                    Ok(Some(m)) => {
-                        if m.ty == packet::TYPE_ATTENTION {
-                            attn.store(true, Ordering::SeqCst);
-                            attn_wake.notify_one();
-                        }
-                        if tx.send(m).await.is_err() {
-                            break;
-                        }
-                    }
-                    _ => break,
+            while let Ok(Some(m)) = packet::read_message(&mut rd).await {
+                if m.ty == packet::TYPE_ATTENTION {
+                    attn.store(true, Ordering::SeqCst);
+                    attn_wake.notify_one();
+                }
+                if tx.send(m).await.is_err() {
+                    break;
                 }
             }
             gone.cancel();

@@ -173,6 +173,10 @@ pub enum Statement {
     Spid,
     ServerProperty(String),
     SelectOne(i64),
+    /// `SELECT GETDATE()` / `GETUTCDATE()` (datetime), `SYSDATETIME()` / `SYSUTCDATETIME()` (datetime2).
+    Now {
+        datetime2: bool,
+    },
     /// `SET ...` session options and `USE db`: accepted (USE switches the database).
     Set,
     Use(String),
@@ -182,6 +186,8 @@ pub enum Statement {
     },
     MasterFiles(String),
     Sessions(String),
+    /// `sp_who2`: every session, the runbook's manual way to find who is in the database.
+    Who2,
     Requests(Value),
     Kill(Value),
     LogShippingJoin(String),
@@ -208,6 +214,8 @@ pub struct RestoreOpts {
     pub stats: Option<u32>,
     pub restart: bool,
     pub recovery: bool,
+    /// `FILE = n`: the backup set's position in the file (1 when absent).
+    pub file: Option<i64>,
 }
 
 /// Splits a batch into statements (at top-level `;`) and parses each.
@@ -322,6 +330,16 @@ fn parse_one(
     if m.full("SELECT @@SPID")? {
         return Ok(S::Spid);
     }
+    for (f, datetime2) in [
+        ("GETDATE", false),
+        ("GETUTCDATE", false),
+        ("SYSDATETIME", true),
+        ("SYSUTCDATETIME", true),
+    ] {
+        if m.full(&format!("SELECT {f} ( )"))? {
+            return Ok(S::Now { datetime2 });
+        }
+    }
     if m.full("SELECT SERVERPROPERTY ( $ )")? {
         return Ok(S::ServerProperty(m.text(0)));
     }
@@ -367,6 +385,9 @@ fn parse_one(
     }
     if m.full("SELECT session_id , command , percent_complete FROM sys . dm_exec_requests WHERE session_id = $")? {
         return Ok(S::Requests(m.caps[0].clone()));
+    }
+    if m.full("sp_who2")? || m.full("EXEC sp_who2")? || m.full("EXECUTE sp_who2")? {
+        return Ok(S::Who2);
     }
     if m.full("KILL $")? {
         return Ok(S::Kill(m.caps[0].clone()));
@@ -432,6 +453,11 @@ fn parse_one(
                         10
                     };
                     opts.stats = Some(n.clamp(1, 100) as u32);
+                } else if m.pat("FILE = $")? {
+                    opts.file = m.caps.pop().and_then(|v| v.as_int());
+                    if opts.file.is_none() {
+                        return Err(unsupported(whole));
+                    }
                 } else if m.pat("STANDBY = $")? {
                     opts.standby = m.caps.pop().and_then(|v| v.as_text());
                 } else {
@@ -515,6 +541,8 @@ mod tests {
                 S::Sessions("mgc".into()),
             ),
             ("kill 57", S::Kill(Value::Int(57))),
+            ("exec master.dbo.sp_who2", S::Who2),
+            ("sp_who2", S::Who2),
             ("exec sp_delete_log_shipping_secondary_database N'mgc'", S::DeleteSecondary("mgc".into())),
             (
                 "EXEC master.dbo.sp_delete_log_shipping_secondary_database @secondary_database = @P1",
@@ -537,7 +565,7 @@ mod tests {
                 },
             ),
             (
-                "RESTORE LOG @P1 FROM DISK = @P2 WITH STANDBY = @P3, STATS = 5, RESTART",
+                "RESTORE LOG @P1 FROM DISK = @P2 WITH FILE = 2, STANDBY = @P3, STATS = 5, RESTART",
                 S::RestoreLog {
                     db: "mgc".into(),
                     path: r"C:\x.trn".into(),
@@ -545,6 +573,7 @@ mod tests {
                         standby: Some(r"C:\undo.tuf".into()),
                         stats: Some(5),
                         restart: true,
+                        file: Some(2),
                         ..Default::default()
                     },
                 },

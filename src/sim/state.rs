@@ -100,6 +100,20 @@ pub struct Job {
     pub enabled: bool,
 }
 
+/// A killed session on its way back: it reconnects to `database` at `due_unix_ms`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Returning {
+    pub database: String,
+    pub due_unix_ms: u64,
+}
+
+pub fn now_unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 /// A user connected to a database (simulated: no socket behind it).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct UserSession {
@@ -149,6 +163,9 @@ pub struct SimState {
     pub restore_mib_per_s: Option<f64>,
     /// How long a reconnecting session stays away after KILL.
     pub reconnect_after_ms: u64,
+    /// Killed sessions that will reconnect (kept across restarts of the simulator).
+    #[serde(default)]
+    pub returning: Vec<Returning>,
     pub history: Vec<HistoryEntry>,
 }
 
@@ -302,6 +319,7 @@ impl Scenario {
             faults: self.faults.clone(),
             restore_mib_per_s: self.restore_mib_per_s,
             reconnect_after_ms: self.reconnect_after_ms,
+            returning: Vec::new(),
             history: Vec::new(),
         };
         if !self.no_log_shipping {

@@ -143,11 +143,21 @@ pub fn prelogin_payload() -> Vec<u8> {
 
 impl Raw {
     pub async fn login(addr: SocketAddr, user: &str, pw: &str) -> (Raw, RawResponse) {
+        Raw::login_sized(addr, user, pw, 4096).await
+    }
+
+    pub async fn login_sized(
+        addr: SocketAddr,
+        user: &str,
+        pw: &str,
+        packet_size: u32,
+    ) -> (Raw, RawResponse) {
         let s = TcpStream::connect(addr).await.unwrap();
         let mut raw = Raw { s };
         raw.send(18, &prelogin_payload()).await;
         let (_, _) = raw.read_message().await.expect("prelogin answer");
-        raw.send(16, &build_login7(user, pw, "master", 4096)).await;
+        raw.send(16, &build_login7(user, pw, "master", packet_size))
+            .await;
         let r = raw.response().await.expect("login answer");
         (raw, r)
     }
@@ -304,4 +314,25 @@ pub fn server_error<T: std::fmt::Debug>(r: tiberius::Result<T>) -> (u32, u8, Str
         Err(tiberius::error::Error::Server(e)) => (e.code(), e.class(), e.message().to_string()),
         other => panic!("expected a server error, got {other:?}"),
     }
+}
+
+/// Writes a continuous chain of `n` synthetic log backups of `db` starting at `first`, each with
+/// `log_bytes` of log records; returns their paths and the LSN after the last.
+pub fn gen_chain(dir: &Path, db: &str, first: Lsn, n: u32, log_bytes: u64) -> (Vec<PathBuf>, Lsn) {
+    use logship::backup::synth::SynthBackup;
+    use logship::backup::MtfDate;
+    let mut paths = Vec::new();
+    let mut lsn = first;
+    for i in 0..n {
+        let next = Lsn::new(lsn.vlf + 1, 100 + i, 1);
+        let start = MtfDate::from_unix(1_767_571_200 + 300 * i as u64);
+        let mut b = SynthBackup::log(db, lsn, next, start, 1000 + i as u64);
+        b.log_bytes = log_bytes;
+        let p = dir.join(format!("{db}_{}.trn", start.compact()));
+        let mut f = std::fs::File::create(&p).unwrap();
+        b.write_to(&mut f).unwrap();
+        paths.push(p);
+        lsn = next;
+    }
+    (paths, lsn)
 }
