@@ -13,6 +13,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
+use crate::backup::BackupHeader;
 use crate::copy::{self, CopyOptions, CopyReport};
 use crate::journal::{Event, Journal, JournalError};
 use crate::lsn::Lsn;
@@ -205,6 +206,110 @@ pub fn plan_now(s: &Settings, redo: Option<Lsn>) -> Plan {
     })
 }
 
+/// Scans and plans; files the native reader cannot read but the server may (compressed,
+/// encrypted, an unchecked version) are copied first and read with the server's
+/// `RESTORE HEADERONLY`, on the path the server sees.
+pub async fn plan_with_server_fallback(
+    s: &Settings,
+    redo: Lsn,
+    restorer: &mut Restorer,
+    progress: Arc<Progress>,
+    cancel: Arc<AtomicBool>,
+) -> Result<Plan, CatchupError> {
+    let (mut src, mut dst) = {
+        let s = s.clone();
+        tokio::task::spawn_blocking(move || {
+            let src = scan::scan(std::slice::from_ref(&s.source_dir));
+            let dst = if s.dest_dir.exists() {
+                scan::scan(std::slice::from_ref(&s.dest_dir))
+            } else {
+                Vec::new()
+            };
+            (src, dst)
+        })
+        .await
+        .expect("scan thread")
+    };
+    let server_only: Vec<usize> = (0..src.len())
+        .filter(|&i| src[i].kind == scan::FileKind::Backup)
+        .filter(|&i| matches!(&src[i].headers, Err(e) if e.server_may_read()))
+        .collect();
+    if !server_only.is_empty() {
+        info!(
+            files = server_only.len(),
+            "reading headers through the server (RESTORE HEADERONLY)"
+        );
+        std::fs::create_dir_all(&s.dest_dir).map_err(|source| copy::CopyError::DestWrite {
+            path: s.dest_dir.clone(),
+            source,
+        })?;
+        let jobs: Vec<copy::CopyJob> = server_only
+            .iter()
+            .map(|&i| copy::CopyJob {
+                source: src[i].path.clone(),
+                name: src[i].name(),
+                size: src[i].size,
+            })
+            .collect();
+        let report = {
+            let (dest, opts) = (s.dest_dir.clone(), s.copy.clone());
+            tokio::task::spawn_blocking(move || {
+                copy::copy_files(
+                    &jobs,
+                    &dest,
+                    &opts,
+                    progress.as_ref(),
+                    &|_: &copy::VerifiedFile| {},
+                    &cancel,
+                )
+            })
+            .await
+            .expect("copy thread")?
+        };
+        let verified: HashSet<String> = report
+            .copied
+            .iter()
+            .chain(&report.skipped)
+            .chain(&report.verified_by_hash)
+            .map(|v| v.name.clone())
+            .collect();
+        for i in server_only {
+            let name = src[i].name();
+            if !verified.contains(&name) {
+                continue;
+            }
+            let on_server = server_path(&s.dest_on_server, &name);
+            let conn = restorer.query_conn().await?;
+            match crate::sql::headers::restore_headeronly(conn, &on_server, &src[i].path).await {
+                Ok(headers) => {
+                    for d in dst.iter_mut().filter(|d| d.name() == name) {
+                        let here = d.path.clone();
+                        d.headers = Ok(headers
+                            .iter()
+                            .cloned()
+                            .map(|h| BackupHeader {
+                                path: here.clone(),
+                                ..h
+                            })
+                            .collect());
+                    }
+                    src[i].headers = Ok(headers);
+                }
+                Err(e) => {
+                    warn!(file = %src[i].path.display(), error = %e, "the server could not read the headers either")
+                }
+            }
+        }
+    }
+    Ok(plan::plan(&PlanInput {
+        database: &s.database,
+        redo_lsn: Some(redo),
+        dest_dir: &s.dest_dir,
+        source: &src,
+        dest: &dst,
+    }))
+}
+
 /// Runs a catch-up: snapshot, jobs, plan, then copy and apply pipelined. The database is left
 /// RESTORING (or STANDBY) at the last log applied.
 pub async fn run(
@@ -256,12 +361,8 @@ async fn run_paused(
         .ok_or_else(|| CatchupError::NoRedoLsn {
             db: s.database.clone(),
         })?;
-    let plan = {
-        let s = s.clone();
-        tokio::task::spawn_blocking(move || plan_now(&s, Some(redo)))
-            .await
-            .expect("planner thread")
-    };
+    let plan =
+        plan_with_server_fallback(s, redo, restorer, progress.clone(), cancel.clone()).await?;
     info!(
         database = %s.database, redo = %redo, to_apply = plan.to_apply.len(), to_copy = plan.to_copy.len(),
         bytes = plan.bytes_to_copy(), "planned"

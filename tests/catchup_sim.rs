@@ -191,3 +191,84 @@ fn a_damaged_copy_is_not_restored() {
     w.assert_history_is_one_chain(w.prepared.redo_lsn);
     assert_eq!(w.sim_state()["history"].as_array().unwrap().len(), 3);
 }
+
+/// Marks a backup as written by SQL Server major version `major` (SCIN +0x1B, in both metadata
+/// copies; MTF checksums cover the block and stream headers, not the SCIN chunk).
+fn set_major_version(path: &std::path::Path, major: u8) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let at: Vec<usize> = bytes
+        .windows(4)
+        .enumerate()
+        .filter(|(_, w)| *w == b"SCIN")
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(at.len(), 2, "a log backup has SCIN in MSCI and MSLS");
+    for i in at {
+        bytes[i + 0x1B] = major;
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn headers_the_native_reader_refuses_are_read_through_the_server() {
+    let w = World::new(8, 8 * KIB, |s| {
+        s.already_copied = 2;
+        s.already_applied = 2;
+    });
+    let mut logs: Vec<_> = std::fs::read_dir(w.spec.share_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    logs.sort();
+    set_major_version(&logs[5], 17);
+    let native = std::process::Command::new(common::logship())
+        .arg("headers")
+        .arg(&logs[5])
+        .output()
+        .unwrap();
+    assert_eq!(native.status.code(), Some(1));
+    assert!(
+        stdout(&native).contains("major version 17"),
+        "{}",
+        stdout(&native)
+    );
+    let out = w
+        .command(&["catchup", "--pause-jobs"])
+        .arg("-v")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    assert!(
+        stderr(&out).contains("RESTORE HEADERONLY"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(redo(&w), Some(w.prepared.final_lsn));
+    w.assert_history_is_one_chain(w.prepared.redo_lsn);
+}
+
+#[test]
+fn plan_from_the_configuration_asks_the_server_for_the_redo_lsn() {
+    let w = World::new(10, 8 * KIB, |s| {
+        s.already_copied = 4;
+        s.already_applied = 3;
+    });
+    let out = w.run(&["plan", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let p: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        p["redo_lsn"].as_str().unwrap(),
+        w.prepared.redo_lsn.to_string()
+    );
+    assert_eq!(p["to_apply"].as_array().unwrap().len(), 7);
+    assert_eq!(p["to_copy"].as_array().unwrap().len(), 6);
+    assert_eq!(
+        p["final_lsn"].as_str().unwrap(),
+        w.prepared.final_lsn.to_string()
+    );
+    assert_eq!(
+        w.sim_state()["history"].as_array().unwrap().len(),
+        0,
+        "plan changes nothing"
+    );
+}

@@ -108,17 +108,25 @@ pub fn read_headers<R: Read + Seek>(r: R, path: &Path) -> Result<Vec<BackupHeade
 
 /// As [`read_headers`], without refusing software versions outside [`KNOWN_MAJORS`]: for the
 /// simulated server, which plays a SQL Server that knows the version it wrote.
-pub fn read_headers_any_version<R: Read + Seek>(r: R, path: &Path) -> Result<Vec<BackupHeader>, ReadError> {
+pub fn read_headers_any_version<R: Read + Seek>(
+    r: R,
+    path: &Path,
+) -> Result<Vec<BackupHeader>, ReadError> {
     let mut src = Window::new(r).map_err(|e| io_error(path, e))?;
     walk(&mut src, path, false)
 }
 
 /// Layouts were checked for [`KNOWN_MAJORS`] only; others go to the server's RESTORE HEADERONLY.
 fn known_versions(headers: Vec<BackupHeader>, path: &Path) -> Result<Vec<BackupHeader>, ReadError> {
-    match headers.iter().find(|h| !KNOWN_MAJORS.contains(&h.software_version.major)) {
+    match headers
+        .iter()
+        .find(|h| !KNOWN_MAJORS.contains(&h.software_version.major))
+    {
         Some(h) => Err(ReadError {
             path: path.to_path_buf(),
-            kind: ReadErrorKind::UnknownVersion { major: h.software_version.major },
+            kind: ReadErrorKind::UnknownVersion {
+                major: h.software_version.major,
+            },
         }),
         None => Ok(headers),
     }

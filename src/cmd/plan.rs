@@ -11,9 +11,7 @@ use crate::scan;
 
 pub fn run(_g: &GlobalArgs, a: &PlanArgs) -> anyhow::Result<Status> {
     let (source, dest, database, redo) = match &a.config {
-        Some(_) => return Err(usage(
-            "plan --config needs the SQL client: give --source, --dest, --database and --redo-lsn",
-        )),
+        Some(path) => from_config(path)?,
         None => from_flags(a)?,
     };
     let p = plan_dirs(&database, redo, &source, &dest);
@@ -23,6 +21,41 @@ pub fn run(_g: &GlobalArgs, a: &PlanArgs) -> anyhow::Result<Status> {
     } else {
         Status::Done
     })
+}
+
+/// The share, copy folder and database from the configuration; the redo LSN from the server.
+fn from_config(path: &std::path::Path) -> anyhow::Result<(PathBuf, PathBuf, String, Option<Lsn>)> {
+    let cfg = crate::config::Config::load(path)?;
+    let connector = super::catchup::connector(&cfg)?;
+    let rt = tokio::runtime::Runtime::new()?;
+    let state = rt.block_on(async {
+        let mut conn = connector
+            .connect(Some(std::time::Duration::from_secs(60)))
+            .await?;
+        let st = crate::sql::snapshot::database_state(&mut conn, &cfg.database).await;
+        conn.close().await;
+        st
+    })?;
+    let state = state.ok_or_else(|| {
+        anyhow::anyhow!(
+            "database {} does not exist on {}",
+            cfg.database,
+            connector.addr
+        )
+    })?;
+    if state.redo_start_lsn.is_none() {
+        tracing::warn!(
+            "database {} is {}: no redo LSN, planning from the oldest log",
+            cfg.database,
+            state.state_desc
+        );
+    }
+    Ok((
+        cfg.source_dir.clone(),
+        cfg.dest_dir.clone(),
+        cfg.database.clone(),
+        state.redo_start_lsn,
+    ))
 }
 
 fn from_flags(a: &PlanArgs) -> anyhow::Result<(PathBuf, PathBuf, String, Option<Lsn>)> {

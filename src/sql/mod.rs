@@ -1,6 +1,7 @@
 //! The SQL Server side: tiberius connection, statements, snapshot, restores, error mapping.
 
 mod conn;
+pub mod headers;
 pub mod quote;
 pub mod restore;
 pub mod snapshot;
