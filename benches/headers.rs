@@ -2,6 +2,7 @@
 //! cache), on one thread and with rayon on every core. Target: 50,000 headers/s on 2 cores.
 //! Run: `cargo bench --bench headers` (LOGSHIP_BENCH_LOGS changes the number of logs).
 
+use std::io::Read;
 use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -32,6 +33,16 @@ fn headers(c: &mut Criterion) {
     let mut g = c.benchmark_group("read_file");
     g.throughput(Throughput::Elements(paths.len() as u64));
     g.sample_size(20);
+    // Baseline in the same run: the I/O floor of opening each file and reading 64 KiB of it.
+    g.bench_function("baseline_open_read_64KiB", |b| {
+        let mut buf = vec![0u8; 64 * 1024];
+        b.iter(|| {
+            paths
+                .iter()
+                .map(|p| std::fs::File::open(p).and_then(|mut f| f.read(&mut buf)).unwrap_or(0))
+                .sum::<usize>()
+        })
+    });
     g.bench_function("one_thread", |b| {
         b.iter(|| {
             paths
