@@ -12,8 +12,10 @@ pub trait Source {
     fn get(&mut self, off: u64, n: usize) -> io::Result<&[u8]>;
 }
 
-/// How much a window read fetches at once: the head of a file (TAPE..MSCI and the first data
-/// block header) in one read, the trailer (empty MSTLs, MSLS, ESETs) in one or two.
+/// How much a window read fetches at once: the head of a file (TAPE, SSET, VOLB, MSCI and the
+/// first data block's header: under 9 KiB in SQL Server's files) in one read, the trailer after
+/// the data (empty MSTLs, MSLS, ESETs: about 26 KiB) in one.
+const HEAD_WINDOW: usize = 16 * 1024;
 const WINDOW: usize = 32 * 1024;
 
 /// Positioned reads: the window's way to the bytes.
@@ -94,7 +96,8 @@ impl<A: ReadAt> Source for Window<'_, A> {
         let want = (n as u64).min(self.len - off) as usize;
         let cached_end = self.start + self.filled as u64;
         if off < self.start || off + want as u64 > cached_end {
-            let size = (want.max(WINDOW) as u64).min(self.len - off) as usize;
+            let window = if off == 0 { HEAD_WINDOW } else { WINDOW };
+            let size = (want.max(window) as u64).min(self.len - off) as usize;
             if self.buf.len() < size {
                 self.buf.resize(size, 0);
             }
