@@ -40,7 +40,11 @@ fn headers(c: &mut Criterion) {
             b.iter(|| {
                 paths
                     .iter()
-                    .map(|p| std::fs::File::open(p).and_then(|mut f| f.read(&mut buf)).unwrap_or(0))
+                    .map(|p| {
+                        std::fs::File::open(p)
+                            .and_then(|mut f| f.read(&mut buf))
+                            .unwrap_or(0)
+                    })
                     .sum::<usize>()
             })
         });

@@ -80,7 +80,13 @@ pub struct Window<'b, A> {
 impl<'b, A: ReadAt> Window<'b, A> {
     pub fn new(mut a: A, buf: &'b mut Vec<u8>) -> io::Result<Window<'b, A>> {
         let len = a.size()?;
-        Ok(Window { a, len, buf, start: 0, filled: 0 })
+        Ok(Window {
+            a,
+            len,
+            buf,
+            start: 0,
+            filled: 0,
+        })
     }
 }
 
@@ -103,7 +109,10 @@ impl<A: ReadAt> Source for Window<'_, A> {
             }
             let mut filled = 0;
             while filled < size {
-                match self.a.read_at(&mut self.buf[filled..size], off + filled as u64) {
+                match self
+                    .a
+                    .read_at(&mut self.buf[filled..size], off + filled as u64)
+                {
                     Ok(0) => break,
                     Ok(k) => filled += k,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
