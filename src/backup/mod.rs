@@ -4,7 +4,7 @@ mod date;
 mod mtf;
 mod reader;
 mod scin;
-mod share;
+pub mod share;
 mod source;
 pub mod synth;
 
@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::lsn::Lsn;
 
 pub use date::MtfDate;
-pub use reader::{check_whole, read_file, read_headers, ReadError, ReadErrorKind, KNOWN_MAJORS};
+pub use reader::{check_whole, read_file, read_headers, read_headers_any_version, ReadError, ReadErrorKind, KNOWN_MAJORS};
 
 /// `BackupType` of `RESTORE HEADERONLY`, from the SCIN type letter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -102,7 +102,7 @@ pub fn read_file(path: &Path) -> Result<Vec<BackupHeader>, ReadError> {
         static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
     let f = std::fs::File::open(path).map_err(|e| io_error(path, e))?;
-    BUF.with(|b| {
+    let headers = BUF.with(|b| {
         let mut own = Vec::new();
         let mut guard = b.try_borrow_mut();
         let buf = guard.as_deref_mut().unwrap_or(&mut own);
@@ -112,14 +112,40 @@ pub fn read_file(path: &Path) -> Result<Vec<BackupHeader>, ReadError> {
         let a = Seeking::new(&f);
         let mut src = Window::new(a, buf).map_err(|e| io_error(path, e))?;
         walk(&mut src, path, false)
-    })
+    })?;
+    known_versions(headers, path)
 }
 
 /// Reads every backup set from `r`, naming `path` in the headers and errors.
 pub fn read_headers<R: Read + Seek>(r: R, path: &Path) -> Result<Vec<BackupHeader>, ReadError> {
+    known_versions(read_headers_any_version(r, path)?, path)
+}
+
+/// As [`read_headers`], without refusing software versions outside [`KNOWN_MAJORS`]: for the
+/// simulated server, which plays a SQL Server that knows the version it wrote.
+pub fn read_headers_any_version<R: Read + Seek>(
+    r: R,
+    path: &Path,
+) -> Result<Vec<BackupHeader>, ReadError> {
     let mut buf = Vec::new();
     let mut src = Window::new(Seeking::new(r), &mut buf).map_err(|e| io_error(path, e))?;
     walk(&mut src, path, false)
+}
+
+/// Layouts were checked for [`KNOWN_MAJORS`] only; others go to the server's RESTORE HEADERONLY.
+fn known_versions(headers: Vec<BackupHeader>, path: &Path) -> Result<Vec<BackupHeader>, ReadError> {
+    match headers
+        .iter()
+        .find(|h| !KNOWN_MAJORS.contains(&h.software_version.major))
+    {
+        Some(h) => Err(ReadError {
+            path: path.to_path_buf(),
+            kind: ReadErrorKind::UnknownVersion {
+                major: h.software_version.major,
+            },
+        }),
+        None => Ok(headers),
+    }
 }
 
 /// Reads the whole file sequentially, as RESTORE LOG does, checking every block and stream
@@ -283,11 +309,6 @@ fn header(path: &Path, set: Set, media: &Media) -> Result<BackupHeader, ReadErro
         (Some(s), None) | (None, Some(s)) => s,
         (None, None) => return Err(ReadErrorKind::NoMetadata { offset: set.offset }),
     };
-    if !KNOWN_MAJORS.contains(&scin.version.major) {
-        return Err(ReadErrorKind::UnknownVersion {
-            major: scin.version.major,
-        });
-    }
     let diff = scin.backup_type.is_differential();
     Ok(BackupHeader {
         path: path.to_path_buf(),
