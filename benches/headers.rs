@@ -2,6 +2,7 @@
 //! cache), on one thread and with rayon on every core. Target: 50,000 headers/s on 2 cores.
 //! Run: `cargo bench --bench headers` (LOGSHIP_BENCH_LOGS changes the number of logs).
 
+use std::io::Read;
 use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -32,6 +33,22 @@ fn headers(c: &mut Criterion) {
     let mut g = c.benchmark_group("read_file");
     g.throughput(Throughput::Elements(paths.len() as u64));
     g.sample_size(20);
+    // Baselines in the same run: the I/O floor of opening each file and reading part of it.
+    for kib in [4, 64] {
+        g.bench_function(format!("baseline_open_read_{kib}KiB"), |b| {
+            let mut buf = vec![0u8; kib * 1024];
+            b.iter(|| {
+                paths
+                    .iter()
+                    .map(|p| {
+                        std::fs::File::open(p)
+                            .and_then(|mut f| f.read(&mut buf))
+                            .unwrap_or(0)
+                    })
+                    .sum::<usize>()
+            })
+        });
+    }
     g.bench_function("one_thread", |b| {
         b.iter(|| {
             paths

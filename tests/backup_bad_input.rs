@@ -397,3 +397,48 @@ fn missing_file_and_folder_are_io_errors_naming_the_path() {
         );
     }
 }
+
+/// MTF checksums cover the block and stream headers, not the data: check_whole finds a damaged
+/// header anywhere up to the end, but a flipped byte inside the log records passes (SQL Server
+/// itself only notices when it replays the record).
+#[test]
+fn check_whole_sees_headers_to_the_end_but_not_the_data() {
+    let Some(dir) = samples() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let d = load(&dir, "RestoreTimeClean_1.trn");
+    let bs = blocks(&d);
+    let write = |name: &str, bytes: &[u8]| {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    };
+
+    let last = bs.last().unwrap().off;
+    let mut tail = d.clone();
+    tail[last + 20] ^= 4;
+    let e = check_whole(&write("tail.trn", &tail), &mut |_, _| {}).unwrap_err();
+    assert!(
+        matches!(e.kind, ReadErrorKind::Checksum { offset, .. } if offset == last as u64),
+        "{e}"
+    );
+
+    let (mqtl, _, len) = *bs
+        .iter()
+        .flat_map(|b| &b.streams)
+        .find(|s| &s.1 == b"MQTL")
+        .unwrap();
+    let mut data = d.clone();
+    data[mqtl + 22 + len as usize / 2] ^= 0xFF;
+    let headers = check_whole(&write("data.trn", &data), &mut |_, _| {}).unwrap();
+    assert_eq!(
+        headers,
+        read(&d)
+            .unwrap()
+            .into_iter()
+            .map(|mut h| {
+                h.path = tmp.path().join("data.trn");
+                h
+            })
+            .collect::<Vec<_>>()
+    );
+}

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::mtf::{self, array_at, u16_at, Dblk, StreamHeader, DBLK_LEN, STREAM_LEN};
 use super::scin::{self, Scin};
-use super::source::{Sequential, Source, Window};
+use super::source::{Seeking, Sequential, Source, Window};
 use super::BackupHeader;
 
 /// Why a file is outside what the native reader can read.
@@ -97,8 +97,23 @@ const MAX_STREAMS: usize = 1 << 16;
 
 /// Reads every backup set of the file at `path`.
 pub fn read_file(path: &Path) -> Result<Vec<BackupHeader>, ReadError> {
+    thread_local! {
+        // One window buffer per thread: a scan reads thousands of files.
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
     let f = std::fs::File::open(path).map_err(|e| io_error(path, e))?;
-    read_headers(f, path)
+    let headers = BUF.with(|b| {
+        let mut own = Vec::new();
+        let mut guard = b.try_borrow_mut();
+        let buf = guard.as_deref_mut().unwrap_or(&mut own);
+        #[cfg(unix)]
+        let a = &f;
+        #[cfg(not(unix))]
+        let a = Seeking::new(&f);
+        let mut src = Window::new(a, buf).map_err(|e| io_error(path, e))?;
+        walk(&mut src, path, false)
+    })?;
+    known_versions(headers, path)
 }
 
 /// Reads every backup set from `r`, naming `path` in the headers and errors.
@@ -112,7 +127,8 @@ pub fn read_headers_any_version<R: Read + Seek>(
     r: R,
     path: &Path,
 ) -> Result<Vec<BackupHeader>, ReadError> {
-    let mut src = Window::new(r).map_err(|e| io_error(path, e))?;
+    let mut buf = Vec::new();
+    let mut src = Window::new(Seeking::new(r), &mut buf).map_err(|e| io_error(path, e))?;
     walk(&mut src, path, false)
 }
 
