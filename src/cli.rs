@@ -95,13 +95,20 @@ pub struct FailoverArgs {
     /// Bring the database online even though a gap stops the log chain (data loss).
     #[arg(long)]
     pub accept_gap: bool,
-    /// Copy workers.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// What catch-up and failover share: the copy settings and the report.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Copy workers (default: the configuration's, else the measured default).
     #[arg(long)]
     pub workers: Option<usize>,
     /// Verification of copies: reread, disk or inline.
     #[arg(long)]
     pub verify: Option<String>,
-    /// Write failover.json and failover.html into this folder.
+    /// Write the JSON report and the HTML timeline into this folder.
     #[arg(long)]
     pub report: Option<PathBuf>,
     /// Print the report as JSON.
@@ -117,18 +124,8 @@ pub struct CatchupArgs {
     /// Disable log shipping's copy and restore jobs for the run and put them back afterwards.
     #[arg(long)]
     pub pause_jobs: bool,
-    /// Copy workers (default: the configuration's, else the measured default).
-    #[arg(long)]
-    pub workers: Option<usize>,
-    /// Verification of copies: reread, disk or inline.
-    #[arg(long)]
-    pub verify: Option<String>,
-    /// Write the JSON report (and the HTML timeline) into this folder.
-    #[arg(long)]
-    pub report: Option<PathBuf>,
-    /// Print the report as JSON.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 #[derive(Debug, Args)]

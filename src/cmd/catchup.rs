@@ -18,7 +18,7 @@ use crate::sql::{read_password, server_path, Connector, RestoreMode};
 
 pub fn run(g: &GlobalArgs, a: &CatchupArgs) -> anyhow::Result<Status> {
     let cfg = Config::load(&a.config)?;
-    let settings = settings(&cfg, a.pause_jobs, a.workers, a.verify.as_deref())?;
+    let settings = settings(&cfg, a.pause_jobs, a.run.workers, a.run.verify.as_deref())?;
     let connector = connector(&cfg)?;
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let report = rt.block_on(async {
@@ -28,7 +28,7 @@ pub fn run(g: &GlobalArgs, a: &CatchupArgs) -> anyhow::Result<Status> {
             command: "catchup".into(),
         })?;
         let mut restorer = restorer(&connector, &cfg);
-        let progress = Arc::new(if a.json || g.quiet {
+        let progress = Arc::new(if a.run.json || g.quiet {
             Progress::hidden()
         } else {
             Progress::new(!g.no_progress)
@@ -42,7 +42,7 @@ pub fn run(g: &GlobalArgs, a: &CatchupArgs) -> anyhow::Result<Status> {
         restorer.close().await;
         anyhow::Ok(report?)
     })?;
-    finish(&report, a.json, a.report.as_deref())
+    finish(&report, a.run.json, a.run.report.as_deref())
 }
 
 /// Prints the report and maps its outcome to an exit status.

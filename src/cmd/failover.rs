@@ -33,9 +33,9 @@ pub fn run(g: &GlobalArgs, a: &FailoverArgs) -> anyhow::Result<Status> {
         what_if: a.what_if,
         allow_remote_site: a.allow_remote_site,
         accept_gap: a.accept_gap,
-        workers: a.workers,
-        verify: a.verify.clone(),
-        quiet: a.json || g.quiet,
+        workers: a.run.workers,
+        verify: a.run.verify.clone(),
+        quiet: a.run.json || g.quiet,
         progress: !g.no_progress,
     };
     if !a.what_if && !a.yes {
@@ -43,7 +43,7 @@ pub fn run(g: &GlobalArgs, a: &FailoverArgs) -> anyhow::Result<Status> {
     }
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let report = rt.block_on(run_failover(&cfg, connector, &opts))?;
-    finish(&report, a.json, a.report.as_deref())
+    finish(&report, a.run.json, a.run.report.as_deref())
 }
 
 /// Asks the operator before the first change; refuses when there is no one to ask.

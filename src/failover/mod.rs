@@ -102,23 +102,16 @@ pub async fn run(ctx: &mut Context) -> Report {
     let mut reports = Vec::new();
     let mut error: Option<FailoverError> = None;
     for step in Step::ALL {
-        if error.is_some() {
-            reports.push(StepReport {
-                step,
-                title: step.title(),
-                outcome: "not_reached".into(),
-                detail: String::new(),
-                seconds: 0.0,
-            });
-            continue;
-        }
-        if ctx.cancel.load(Ordering::Relaxed) {
+        if error.is_none() && ctx.cancel.load(Ordering::Relaxed) {
             error = Some(FailoverError::Cancelled);
+        }
+        if error.is_some() {
+            let detail = String::new();
             reports.push(StepReport {
                 step,
                 title: step.title(),
                 outcome: "not_reached".into(),
-                detail: String::new(),
+                detail,
                 seconds: 0.0,
             });
             continue;
