@@ -410,7 +410,10 @@ async fn run_paused(
         Outcome::Done
     };
     let mut error: Option<CatchupError> = None;
-    progress.apply_begin(plan.to_apply.len() as u64);
+    progress.apply_begin(
+        plan.to_apply.len() as u64,
+        plan.to_apply.iter().map(|l| l.size).sum(),
+    );
 
     for log in &plan.to_apply {
         while !ready.contains(&log.name) && !copy_done {
@@ -460,7 +463,7 @@ async fn run_paused(
                     true,
                     if already_in { "already in" } else { "" },
                 );
-                progress.log_applied(&log.name, log.last_lsn);
+                progress.log_applied(&log.name, log.last_lsn, log.size);
                 applied.push(AppliedLog {
                     name: log.name.clone(),
                     first_lsn: log.first_lsn,

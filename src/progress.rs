@@ -27,6 +27,8 @@ pub struct Progress {
     copy_files_done: AtomicU64,
     logs_total: AtomicU64,
     logs_done: AtomicU64,
+    apply_bytes_total: AtomicU64,
+    apply_bytes_done: AtomicU64,
     lsn: Mutex<Option<Lsn>>,
 }
 
@@ -61,6 +63,8 @@ impl Progress {
             copy_files_done: AtomicU64::new(0),
             logs_total: AtomicU64::new(0),
             logs_done: AtomicU64::new(0),
+            apply_bytes_total: AtomicU64::new(0),
+            apply_bytes_done: AtomicU64::new(0),
             lsn: Mutex::new(None),
         }
     }
@@ -73,8 +77,9 @@ impl Progress {
         p
     }
 
-    pub fn apply_begin(&self, logs: u64) {
+    pub fn apply_begin(&self, logs: u64, bytes: u64) {
         self.logs_total.store(logs, Ordering::Relaxed);
+        self.apply_bytes_total.store(bytes, Ordering::Relaxed);
         if let Some((_, _, apply)) = &self.bars {
             apply.set_length(logs);
         }
@@ -88,12 +93,17 @@ impl Progress {
         self.maybe_log();
     }
 
-    pub fn log_applied(&self, name: &str, lsn: Lsn) {
+    pub fn log_applied(&self, name: &str, lsn: Lsn, bytes: u64) {
         self.logs_done.fetch_add(1, Ordering::Relaxed);
+        self.apply_bytes_done.fetch_add(bytes, Ordering::Relaxed);
         *self.lsn.lock().expect("progress lock") = Some(lsn);
         if let Some((_, _, apply)) = &self.bars {
             apply.inc(1);
-            apply.set_message(format!("{name} done, LSN {lsn}"));
+            let eta = self
+                .apply_eta()
+                .map(|s| format!(", eta {s:.0}s"))
+                .unwrap_or_default();
+            apply.set_message(format!("{name} done, LSN {lsn}{eta}"));
         }
         self.maybe_log();
     }
@@ -103,6 +113,14 @@ impl Progress {
             copy.finish();
             apply.finish();
         }
+    }
+
+    /// Seconds until every log is in, at the rate restores have gone so far.
+    pub fn apply_eta(&self) -> Option<f64> {
+        let done = self.apply_bytes_done.load(Ordering::Relaxed);
+        let total = self.apply_bytes_total.load(Ordering::Relaxed);
+        let secs = self.started.elapsed().as_secs_f64();
+        (done > 0 && total >= done).then(|| (total - done) as f64 * secs / done as f64)
     }
 
     fn maybe_log(&self) {
@@ -124,13 +142,14 @@ impl Progress {
             .map(|l| l.to_string())
             .unwrap_or_else(|| "-".into());
         info!(
-            "progress: copied {} of {} MiB ({:.0} MiB/s, {} files); applied {} of {} logs; LSN {lsn}",
+            "progress: copied {} of {} MiB ({:.0} MiB/s, {} files); applied {} of {} logs; LSN {lsn}; eta {}",
             done >> 20,
             total >> 20,
             done as f64 / 1048576.0 / secs,
             self.copy_files_done.load(Ordering::Relaxed),
             self.logs_done.load(Ordering::Relaxed),
             self.logs_total.load(Ordering::Relaxed),
+            self.apply_eta().map(|s| format!("{s:.0}s")).unwrap_or_else(|| "-".into()),
         );
     }
 }

@@ -234,20 +234,31 @@ fn hostile_values_are_refused_or_quoted() {
 #[test]
 fn ctrl_c_stops_between_statements_and_the_rerun_resumes() {
     let w = World::new(12, 64 * KIB, |s| s.restore_mib_per_s = Some(1.0));
-    let mut child = w.command(&["failover", "--yes"]).stdin(std::process::Stdio::null()).spawn().unwrap();
+    let mut child = w
+        .command(&["failover", "--yes"])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     // Interrupt once the catch-up has applied a log or two.
     let t0 = std::time::Instant::now();
     while w.journal_events("log_applied").is_empty() && t0.elapsed() < Duration::from_secs(30) {
         std::thread::sleep(Duration::from_millis(5));
     }
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(1), "an interrupted failover exits 1");
     let applied = w.journal_events("log_applied").len();
     assert!(applied < 10, "stopped early, after {applied} logs");
     assert_eq!(w.database()["state"], "RESTORING");
-    assert!(w.journal_events("run_finished").iter().any(|e| e["outcome"] == "cancelled"));
+    assert!(w
+        .journal_events("run_finished")
+        .iter()
+        .any(|e| e["outcome"] == "cancelled"));
     w.assert_history_is_one_chain(w.prepared.redo_lsn);
     let out = w.run(&["failover", "--yes"]);
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
