@@ -127,6 +127,19 @@ pub async fn snapshot_once(
     Ok(())
 }
 
+/// Restores as log shipping did: STANDBY (read-only between restores) or NORECOVERY.
+pub fn set_restore_mode(
+    s: &Settings,
+    restorer: &mut Restorer,
+    snap: &crate::sql::snapshot::Snapshot,
+) {
+    let standby = snap.log_shipping.as_ref().is_some_and(|l| l.standby())
+        || snap.database.as_ref().is_some_and(|d| d.is_in_standby);
+    if standby {
+        restorer.set_mode(RestoreMode::Standby(s.standby_undo.clone()));
+    }
+}
+
 /// Disables this database's enabled log shipping jobs (journaled first), or refuses.
 async fn pause_jobs(
     s: &Settings,
@@ -320,13 +333,8 @@ pub async fn run(
     cancel: Arc<AtomicBool>,
 ) -> Result<Report, CatchupError> {
     snapshot_once(restorer, journal).await?;
-    // Restore as log shipping did: STANDBY (read-only between restores) or NORECOVERY.
     let snap = journal.snapshot().expect("journaled above");
-    let standby = snap.log_shipping.as_ref().is_some_and(|l| l.standby())
-        || snap.database.as_ref().is_some_and(|d| d.is_in_standby);
-    if standby {
-        restorer.set_mode(RestoreMode::Standby(s.standby_undo.clone()));
-    }
+    set_restore_mode(s, restorer, snap);
     let paused = pause_jobs(s, restorer, journal).await?;
     let result = run_paused(s, restorer, journal, progress, cancel).await;
     // Jobs go back as they were, on failure too.

@@ -21,6 +21,8 @@ pub struct DrillSpec {
     pub database: String,
     /// Faults the simulated secondary starts with.
     pub faults: sim::state::Faults,
+    /// Log shipping restores WITH STANDBY (read-only between restores) instead of NORECOVERY.
+    pub standby: bool,
     /// Where the share, the copy folder and the simulators' state go.
     pub dir: PathBuf,
     pub logs: u32,
@@ -49,6 +51,7 @@ impl DrillSpec {
         DrillSpec {
             database: "mgc".into(),
             faults: sim::state::Faults::default(),
+            standby: false,
             dir,
             logs: 200,
             log_size: 4 << 20,
@@ -129,6 +132,7 @@ pub fn prepare(spec: &DrillSpec, port: u16) -> anyhow::Result<Prepared> {
     let copy_s = spec.copy_dir().to_string_lossy().into_owned();
     let mut sc = sim::Scenario::new(&spec.database, redo_lsn, &share_s, &copy_s, &password);
     sc.faults = spec.faults.clone();
+    sc.standby = spec.standby;
     sc.sessions = spec.sessions;
     sc.reconnecting_sessions = spec.sessions.min(1);
     sc.restore_mib_per_s = spec.restore_mib_per_s;

@@ -272,3 +272,19 @@ fn plan_from_the_configuration_asks_the_server_for_the_redo_lsn() {
         "plan changes nothing"
     );
 }
+
+#[test]
+fn standby_restores_keep_the_undo_file_next_to_the_copies() {
+    let w = World::new(8, 8 * KIB, |s| s.standby = true);
+    let out = w.run(&["catchup", "--pause-jobs"]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let db = w.database();
+    assert_eq!(db["state"], "STANDBY", "{db}");
+    assert_eq!(redo(&w), Some(w.prepared.final_lsn));
+    let undo = db["standby_file"].as_str().unwrap().to_string();
+    assert!(
+        undo.starts_with(w.spec.copy_dir().to_str().unwrap()),
+        "{undo}"
+    );
+    assert!(undo.ends_with("mgc_undo.tuf"), "{undo}");
+}

@@ -264,3 +264,18 @@ fn ctrl_c_stops_between_statements_and_the_rerun_resumes() {
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
     assert_failed_over(&w);
 }
+
+#[test]
+fn what_if_in_standby_mode_shows_the_undo_file() {
+    let w = World::new(6, 32 * KIB, |s| s.standby = true);
+    let out = w.run(&["failover", "--what-if"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("WITH STANDBY = N'"),
+        "{}",
+        stdout(&out)
+    );
+    let out = w.run(&["failover", "--yes"]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    assert_failed_over(&w);
+}

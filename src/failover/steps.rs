@@ -235,13 +235,15 @@ async fn preflight(ctx: &mut Context) -> Result<String, FailoverError> {
     } else {
         warn!("{COMPLIANCE_WARNING}");
     }
-    if ctx.what_if {
+    let snap = if ctx.what_if {
         let db = ctx.settings.catchup.database.clone();
         let conn = ctx.restorer.query_conn().await?;
-        snapshot::take(conn, &db).await?;
+        snapshot::take(conn, &db).await?
     } else {
         catchup::snapshot_once(&mut ctx.restorer, &mut ctx.journal).await?;
-    }
+        ctx.journal.snapshot().expect("journaled").clone()
+    };
+    catchup::set_restore_mode(&ctx.settings.catchup, &mut ctx.restorer, &snap);
     let db = ctx.settings.catchup.database.clone();
     let st = ctx
         .restorer
