@@ -341,6 +341,16 @@ pub fn run(spec: &BenchSpec) -> Result<BenchReport, BenchError> {
     if !stats::on_path("b3sum") {
         notes.push("b3sum is not on PATH: the cp-then-b3sum baseline is absent".into());
     }
+    if let Some(a) = &rates.apply {
+        notes.push(format!(
+            "apply-only costs {:.0} ms per log on top of the restore rate (the engine's journal \
+             fsync, the simulator's state fsync and progress tick, round trips): with {} logs \
+             of {} the apply side is the longer one even when the rate is 3x the copy rate",
+            a.seconds_per_log * 1000.0,
+            data.logs,
+            phases::size_label(data.log_size)
+        ));
+    }
     if let Some(c) = &estimate_check {
         notes.push(format!(
             "plan estimate {:.2} s vs measured catch-up {:.2} s ({:+.0} %)",
