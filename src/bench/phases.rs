@@ -28,17 +28,27 @@ pub struct HeaderData {
 
 impl HeaderData {
     pub fn generate(work: &Path, data: &Data) -> Result<HeaderData, BenchError> {
-        let mut spec = ShareSpec::new(work.join("headers"), "mgc");
-        spec.logs = data.header_logs;
-        spec.log_size = data.header_log_size;
-        let summary = write_share(&spec)?;
-        let paths: Vec<PathBuf> = summary.files.iter().map(|f| f.path.clone()).collect();
-        // Warm cache: the figure is about parsing and system calls, not the disk.
-        for p in &paths {
-            let _ = read_file(p);
-        }
+        let paths = header_share(&work.join("headers"), data.header_logs, data.header_log_size)?;
         Ok(HeaderData { paths })
     }
+}
+
+/// Writes `logs` logs of `log_size` into `dir` and reads each once, so header reads afterwards
+/// measure parsing and system calls, not the disk. Returns the files (also `benches/headers.rs`).
+pub fn header_share(
+    dir: &Path,
+    logs: u32,
+    log_size: u64,
+) -> Result<Vec<PathBuf>, crate::backup::share::ShareError> {
+    let mut spec = ShareSpec::new(dir, "mgc");
+    spec.logs = logs;
+    spec.log_size = log_size;
+    let summary = write_share(&spec)?;
+    let paths: Vec<PathBuf> = summary.files.iter().map(|f| f.path.clone()).collect();
+    for p in &paths {
+        let _ = read_file(p);
+    }
+    Ok(paths)
 }
 
 /// Headers of a 10,000-log share, synthesized in memory: the planner's input without the disk.
@@ -49,8 +59,18 @@ pub struct PlanData {
 
 impl PlanData {
     pub fn synthesize(logs: u32) -> PlanData {
-        let dir = Path::new("/share");
-        let source = (0..logs)
+        PlanData {
+            source: synthetic_logs(logs),
+            logs,
+        }
+    }
+}
+
+/// A continuous chain of `logs` log backups of `mgc` in `/share`, as a scan would return them,
+/// built in memory (the planner's input without the disk; also `benches/plan.rs`).
+pub fn synthetic_logs(logs: u32) -> Vec<ScannedFile> {
+    let dir = Path::new("/share");
+    (0..logs)
             .map(|i| {
                 // 64 KiB of log per backup: 8 pages of 16 blocks.
                 let first = Lsn::new(40 + i / 20_000, 1000 + (i % 20_000) * 128, 1);
@@ -66,9 +86,7 @@ impl PlanData {
                     path,
                 }
             })
-            .collect();
-        PlanData { source, logs }
-    }
+            .collect()
 }
 
 /// Raw samples of the phases measured alone.
