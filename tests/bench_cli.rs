@@ -29,12 +29,8 @@ fn logship(args: &[&str], rates: &Path) -> Output {
 }
 
 fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 fn is_number(v: &Value) -> bool {
@@ -116,9 +112,15 @@ fn quick_bench_prints_the_table_and_json_and_saves_rates() {
     assert_eq!(fs::read_dir(&data).unwrap().count(), 0);
 
     // The table: a header, one row per figure, the notes.
-    let out = logship(&["bench", "--quick", "--runs", "1", "--no-save", "--dir", d], &rates);
+    let out = logship(
+        &["bench", "--quick", "--runs", "1", "--no-save", "--dir", d],
+        &rates,
+    );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("| figure | median | spread (min-max) | baseline (same run) |"), "{text}");
+    assert!(
+        text.contains("| figure | median | spread (min-max) | baseline (same run) |"),
+        "{text}"
+    );
     for row in [
         "native headers, rayon",
         "RESTORE HEADERONLY via simulator",
@@ -138,7 +140,15 @@ fn quick_bench_prints_the_table_and_json_and_saves_rates() {
     // logship plan: the estimate from the saved rates, labelled, in text and JSON.
     let share = dir.path().join("share");
     logship(
-        &["gen-share", "--dir", share.to_str().unwrap(), "--logs", "5", "--log-size", "64KiB"],
+        &[
+            "gen-share",
+            "--dir",
+            share.to_str().unwrap(),
+            "--logs",
+            "5",
+            "--log-size",
+            "64KiB",
+        ],
         &rates,
     );
     let dest = dir.path().join("copy");
@@ -157,12 +167,23 @@ fn quick_bench_prints_the_table_and_json_and_saves_rates() {
     let mut with_json = plan_args.to_vec();
     with_json.push("--json");
     let p = json(&logship(&with_json, &rates));
-    for field in ["database", "redo_lsn", "to_copy", "to_apply", "skipped", "gaps", "final_lsn"] {
+    for field in [
+        "database",
+        "redo_lsn",
+        "to_copy",
+        "to_apply",
+        "skipped",
+        "gaps",
+        "final_lsn",
+    ] {
         assert!(p.get(field).is_some(), "plan --json lost {field}");
     }
     assert!(is_number(&p["estimate"]["seconds"]), "{p}");
     assert_eq!(p["estimate"]["rates_file"].as_str(), rates.to_str());
-    assert!(p["estimate"]["copy_source"].as_str().unwrap().contains("logship bench"));
+    assert!(p["estimate"]["copy_source"]
+        .as_str()
+        .unwrap()
+        .contains("logship bench"));
 
     // Without rates: no estimate, and it says why.
     let none = dir.path().join("none.json");
@@ -180,7 +201,15 @@ fn bench_on_a_real_share_leaves_dest_as_it_was() {
     fs::create_dir_all(&dest).unwrap();
     fs::write(dest.join("keep.txt"), b"operator's file").unwrap();
     logship(
-        &["gen-share", "--dir", share.to_str().unwrap(), "--logs", "4", "--log-size", "64KiB"],
+        &[
+            "gen-share",
+            "--dir",
+            share.to_str().unwrap(),
+            "--logs",
+            "4",
+            "--log-size",
+            "64KiB",
+        ],
         &rates,
     );
     // An apply rate from an earlier bench is kept: a real share measures none.
@@ -211,5 +240,8 @@ fn bench_on_a_real_share_leaves_dest_as_it_was() {
     assert_eq!(names, ["keep.txt"], "the temporary folder is removed");
     let saved: Value = serde_json::from_str(&fs::read_to_string(&rates).unwrap()).unwrap();
     assert_eq!(saved["apply"]["source"], "earlier");
-    assert!(saved["copy"]["source"].as_str().unwrap().contains("--source"));
+    assert!(saved["copy"]["source"]
+        .as_str()
+        .unwrap()
+        .contains("--source"));
 }

@@ -28,7 +28,11 @@ pub struct HeaderData {
 
 impl HeaderData {
     pub fn generate(work: &Path, data: &Data) -> Result<HeaderData, BenchError> {
-        let paths = header_share(&work.join("headers"), data.header_logs, data.header_log_size)?;
+        let paths = header_share(
+            &work.join("headers"),
+            data.header_logs,
+            data.header_log_size,
+        )?;
         Ok(HeaderData { paths })
     }
 }
@@ -71,22 +75,22 @@ impl PlanData {
 pub fn synthetic_logs(logs: u32) -> Vec<ScannedFile> {
     let dir = Path::new("/share");
     (0..logs)
-            .map(|i| {
-                // 64 KiB of log per backup: 8 pages of 16 blocks.
-                let first = Lsn::new(40 + i / 20_000, 1000 + (i % 20_000) * 128, 1);
-                let last = Lsn::new(40 + (i + 1) / 20_000, 1000 + ((i + 1) % 20_000) * 128, 1);
-                let start = MtfDate::from_unix(1_767_571_200 + 300 * i as u64);
-                let set = SynthBackup::log("mgc", first, last, start, i as u64 + 1);
-                let path = dir.join(format!("mgc_{i:08}.trn"));
-                ScannedFile {
-                    kind: FileKind::Backup,
-                    size: 100_864,
-                    modified: None,
-                    headers: Ok(vec![set.header(&path)]),
-                    path,
-                }
-            })
-            .collect()
+        .map(|i| {
+            // 64 KiB of log per backup: 8 pages of 16 blocks.
+            let first = Lsn::new(40 + i / 20_000, 1000 + (i % 20_000) * 128, 1);
+            let last = Lsn::new(40 + (i + 1) / 20_000, 1000 + ((i + 1) % 20_000) * 128, 1);
+            let start = MtfDate::from_unix(1_767_571_200 + 300 * i as u64);
+            let set = SynthBackup::log("mgc", first, last, start, i as u64 + 1);
+            let path = dir.join(format!("mgc_{i:08}.trn"));
+            ScannedFile {
+                kind: FileKind::Backup,
+                size: 100_864,
+                modified: None,
+                headers: Ok(vec![set.header(&path)]),
+                path,
+            }
+        })
+        .collect()
 }
 
 /// Raw samples of the phases measured alone.
@@ -270,7 +274,10 @@ impl Measured {
         let mut out = vec![
             Figure::new(
                 "headers_rayon",
-                format!("native headers, rayon {threads} threads ({} logs)", h.paths.len()),
+                format!(
+                    "native headers, rayon {threads} threads ({} logs)",
+                    h.paths.len()
+                ),
                 "headers/s",
                 true,
                 &self.headers_rayon,
@@ -305,7 +312,13 @@ impl Measured {
                 .against("cp -r", &self.copy_cp)
                 .note("logship fsyncs and re-reads every file; cp does neither"),
         );
-        let f = Figure::new("copy_vs_cp_b3sum", &label, "MiB/s", true, &self.copy_logship);
+        let f = Figure::new(
+            "copy_vs_cp_b3sum",
+            &label,
+            "MiB/s",
+            true,
+            &self.copy_logship,
+        );
         out.push(if self.copy_cp_b3sum.is_empty() {
             f.absent("cp -r, then b3sum both sides", "absent: b3sum not on PATH")
         } else {

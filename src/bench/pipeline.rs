@@ -130,7 +130,10 @@ impl Sim {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(io("binding the simulator's port"))?;
-        let port = listener.local_addr().map_err(io("the simulator's port"))?.port();
+        let port = listener
+            .local_addr()
+            .map_err(io("the simulator's port"))?
+            .port();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(sim::serve(listener, dir, async move {
             let _ = stopped.await;

@@ -241,7 +241,8 @@ mod tests {
         const M: u64 = 1 << 20;
         let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
         // (logs, rates, expected seconds)
-        let cases: [(&[(u64, bool)], Rates, f64); 5] = [
+        type Case<'a> = (&'a [(u64, bool)], Rates, f64);
+        let cases: [Case; 5] = [
             // Copy-bound: 10 s of copy, then the last restore (1 s).
             (&[(10 * M, false); 10], rates(10.0, Some((10.0, 0.0))), 11.0),
             // Apply-bound: the first copy (0.1 s), then ten restores of 2 s + 0.5 s.

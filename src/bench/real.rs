@@ -53,7 +53,10 @@ pub fn run_real(spec: &RealSpec) -> Result<(BenchReport, Rates), BenchError> {
     let work = tempfile::Builder::new()
         .prefix(".logship-bench-")
         .tempdir_in(&spec.dest)
-        .map_err(io(format!("creating a temporary folder in {}", spec.dest.display())))?;
+        .map_err(io(format!(
+            "creating a temporary folder in {}",
+            spec.dest.display()
+        )))?;
     let mut read = Samples::default();
     let mut copy = Samples::default();
     let mut cpr = Samples::default();
@@ -92,7 +95,8 @@ pub fn run_real(spec: &RealSpec) -> Result<(BenchReport, Rates), BenchError> {
             std::hint::black_box(files.iter().map(count).sum::<usize>());
         }));
     }
-    work.close().map_err(io("removing the temporary folder in DEST"))?;
+    work.close()
+        .map_err(io("removing the temporary folder in DEST"))?;
     let n = files.len();
     let gib = total as f64 / (1u64 << 30) as f64;
     let figures = vec![

@@ -42,15 +42,23 @@ fn row(f: &Figure) -> String {
     let (bname, bmed) = match &f.baseline {
         None => ("-".to_string(), "-".to_string()),
         Some(b) => match (&b.value, &b.absent) {
-            (Some(v), _) if b.is_target => (b.name.clone(), format!("{} {}", num(v.median), f.unit)),
+            (Some(v), _) if b.is_target => {
+                (b.name.clone(), format!("{} {}", num(v.median), f.unit))
+            }
             (Some(v), _) => (
                 b.name.clone(),
                 format!("{} {} ({})", num(v.median), f.unit, spread(v)),
             ),
-            (None, why) => (b.name.clone(), why.clone().unwrap_or_else(|| "absent".into())),
+            (None, why) => (
+                b.name.clone(),
+                why.clone().unwrap_or_else(|| "absent".into()),
+            ),
         },
     };
-    let ratio = f.ratio.map(|r| format!("{r:.2}x")).unwrap_or_else(|| "-".into());
+    let ratio = f
+        .ratio
+        .map(|r| format!("{r:.2}x"))
+        .unwrap_or_else(|| "-".into());
     format!(
         "| {} | {} {} | {} | {} | {} | {} | {} |",
         f.name,

@@ -42,7 +42,10 @@ pub fn run(g: &GlobalArgs, a: &BenchArgs) -> anyhow::Result<Status> {
                 verbose,
             };
             let report = bench::run(&spec)?;
-            let measured = report.rates.clone().expect("a generated run measures rates");
+            let measured = report
+                .rates
+                .clone()
+                .expect("a generated run measures rates");
             (report, measured)
         }
     };

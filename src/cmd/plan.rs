@@ -4,9 +4,9 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use super::{usage, Status};
+use crate::bench::rates::{self, Estimate};
 use crate::cli::{GlobalArgs, PlanArgs};
 use crate::lsn::Lsn;
-use crate::bench::rates::{self, Estimate};
 use crate::plan::{self, Plan, PlanInput};
 use crate::scan;
 
@@ -75,7 +75,9 @@ pub fn plan_dirs(
 /// The catch-up estimate from the rates the last `logship bench` saved, or why there is none.
 pub fn estimate_for(p: &Plan) -> Result<Estimate, String> {
     let Some(path) = rates::default_path() else {
-        return Err("no estimate: no cache folder for the measured rates (set LOGSHIP_RATES)".into());
+        return Err(
+            "no estimate: no cache folder for the measured rates (set LOGSHIP_RATES)".into(),
+        );
     };
     match rates::load(&path) {
         Ok(Some(r)) => Ok(rates::estimate(p, &r, Some(&path))),
@@ -159,7 +161,11 @@ pub fn print_plan(p: &Plan, estimate: &Result<Estimate, String>, json: bool) -> 
 
 fn print_estimate(out: &mut impl Write, e: &Estimate) -> std::io::Result<()> {
     let apply = match (e.apply_mib_per_s, e.apply_seconds_per_log) {
-        (Some(r), Some(per)) => format!("apply {:.1} s at {r:.0} MiB/s + {:.0} ms/log", e.apply_seconds, per * 1000.0),
+        (Some(r), Some(per)) => format!(
+            "apply {:.1} s at {r:.0} MiB/s + {:.0} ms/log",
+            e.apply_seconds,
+            per * 1000.0
+        ),
         _ => "apply not estimated (no apply rate measured)".into(),
     };
     writeln!(
@@ -172,7 +178,11 @@ fn print_estimate(out: &mut impl Write, e: &Estimate) -> std::io::Result<()> {
         .as_ref()
         .map(|p| p.display().to_string())
         .unwrap_or_default();
-    writeln!(out, "  rates from {from}, measured at unix time {}:", e.measured_at)?;
+    writeln!(
+        out,
+        "  rates from {from}, measured at unix time {}:",
+        e.measured_at
+    )?;
     writeln!(out, "  copy: {}", e.copy_source)?;
     if let Some(a) = &e.apply_source {
         writeln!(out, "  apply: {a}")?;
