@@ -139,7 +139,12 @@ pub fn estimate(plan: &Plan, rates: &Rates, rates_file: Option<&Path>) -> Estima
     let (apply_s, last_apply_s) = match &rates.apply {
         Some(a) => {
             let one = |size: u64| a.seconds_per_log + size as f64 / MIB / a.mib_per_s.max(1e-6);
-            let all: f64 = plan.to_apply.iter().map(|l| one(l.size)).sum();
+            // fold from +0.0: an empty sum of floats is -0.0, which prints as "-0.0 s".
+            let all = plan
+                .to_apply
+                .iter()
+                .map(|l| one(l.size))
+                .fold(0.0, |a, b| a + b);
             let last = plan.to_apply.last().map(|l| one(l.size)).unwrap_or(0.0);
             (all, last)
         }

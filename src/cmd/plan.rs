@@ -178,11 +178,8 @@ fn print_estimate(out: &mut impl Write, e: &Estimate) -> std::io::Result<()> {
         .as_ref()
         .map(|p| p.display().to_string())
         .unwrap_or_default();
-    writeln!(
-        out,
-        "  rates from {from}, measured at unix time {}:",
-        e.measured_at
-    )?;
+    let when = crate::backup::MtfDate::from_unix(e.measured_at);
+    writeln!(out, "  rates from {from}, measured {when} UTC:")?;
     writeln!(out, "  copy: {}", e.copy_source)?;
     if let Some(a) = &e.apply_source {
         writeln!(out, "  apply: {a}")?;
