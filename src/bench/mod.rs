@@ -361,10 +361,11 @@ pub fn run(spec: &BenchSpec) -> Result<BenchReport, BenchError> {
     }
     if let Some(c) = &estimate_check {
         notes.push(format!(
-            "plan estimate {:.2} s vs measured catch-up {:.2} s ({:+.0} %)",
+            "plan estimate {:.2} s vs measured catch-up {:.2} s (restore = copy rate): {:+.0} %, {} 25 %",
             c.estimate_seconds,
             c.measured_seconds,
-            c.error * 100.0
+            c.error * 100.0,
+            if c.within_25_percent { "within" } else { "NOT within" }
         ));
     }
     drop(world);
