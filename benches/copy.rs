@@ -47,7 +47,7 @@ fn sh(cmd: &str) -> bool {
 }
 
 fn have(prog: &str) -> bool {
-    sh(&format!("command -v {prog} >/dev/null 2>&1"))
+    logship::bench::stats::on_path(prog)
 }
 
 /// Deterministic incompressible-looking bytes (xorshift), so no layer can shortcut the content.
@@ -288,11 +288,7 @@ fn main() {
         }
     }
 
-    let median = |v: &Vec<f64>| {
-        let mut v = v.clone();
-        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        v[v.len() / 2]
-    };
+    let median = |v: &Vec<f64>| logship::bench::Samples { values: v.clone() }.median();
     println!("\n| case | cache | tool | MiB/s (median of {reps}) | × cp -r |");
     println!("|---|---|---|---:|---:|");
     for (ci, c) in cases.iter().enumerate() {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use logship::backup::read_file;
-use logship::backup::synth::{write_share, ShareSpec};
+use logship::bench::header_share;
 use rayon::prelude::*;
 
 fn share() -> (tempfile::TempDir, Vec<PathBuf>) {
@@ -16,15 +16,8 @@ fn share() -> (tempfile::TempDir, Vec<PathBuf>) {
         .and_then(|v| v.parse().ok())
         .unwrap_or(2000);
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut spec = ShareSpec::new(dir.path(), "mgc");
-    spec.logs = logs;
-    spec.log_size = 64 * 1024;
-    let summary = write_share(&spec).expect("generated share");
-    let paths: Vec<PathBuf> = summary.files.iter().map(|f| f.path.clone()).collect();
-    // Warm the cache: the figure is about parsing and system calls, not the disk.
-    for p in &paths {
-        read_file(p).expect("readable");
-    }
+    // Written and read once: the figure is about parsing and system calls, not the disk.
+    let paths = header_share(dir.path(), logs, 64 * 1024).expect("generated share");
     (dir, paths)
 }
 

@@ -48,6 +48,36 @@ pub enum Command {
     Failover(FailoverArgs),
     /// Rehearse a whole failover against a generated share and the built-in simulators.
     Drill(DrillArgs),
+    /// Measure the pipeline on generated data against baselines (cp, b3sum, the simulator).
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Larger data: 500 logs of 8 MiB for the catch-up, 10,000 logs for the header rate.
+    #[arg(long, conflicts_with = "quick")]
+    pub full: bool,
+    /// Tiny data (CI): shows the table's shape, not the machine's speed.
+    #[arg(long)]
+    pub quick: bool,
+    /// Runs of each measurement (medians and spread are reported).
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// Measure a real share (read, copy, header rate) instead of generated data; no database.
+    #[arg(long, requires = "dest", conflicts_with_all = ["full", "quick"])]
+    pub source: Option<PathBuf>,
+    /// The copy folder for --source: a temporary folder inside it is used and removed.
+    #[arg(long, requires = "source")]
+    pub dest: Option<PathBuf>,
+    /// Where the generated data goes (default: /var/tmp, else the temporary folder).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Do not save the measured rates (the ones `logship plan` estimates from).
+    #[arg(long)]
+    pub no_save: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,7 @@
 //! then completes the failover.
 
 pub mod backup;
+pub mod bench;
 pub mod catchup;
 pub mod chat;
 pub mod cli;

@@ -1,5 +1,6 @@
 //! One module per command: turn the flags into a config, call the engine, print the result.
 
+mod bench;
 mod catchup;
 pub(crate) mod copy;
 mod drill;
@@ -42,6 +43,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Drill(a) => drill::run(g, &a),
         Command::Sim(a) => sim::run(g, a),
         Command::Copy(a) => copy::run(g, &a),
+        Command::Bench(a) => bench::run(g, &a),
     }
 }
 

@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use super::{usage, Status};
+use crate::bench::rates::{self, Estimate};
 use crate::cli::{GlobalArgs, PlanArgs};
 use crate::lsn::Lsn;
 use crate::plan::{self, Plan, PlanInput};
@@ -15,7 +16,8 @@ pub fn run(_g: &GlobalArgs, a: &PlanArgs) -> anyhow::Result<Status> {
         None => from_flags(a)?,
     };
     let p = plan_dirs(&database, redo, &source, &dest);
-    print_plan(&p, a.json)?;
+    let estimate = estimate_for(&p);
+    print_plan(&p, &estimate, a.json)?;
     Ok(if p.chain_broken() {
         Status::ChainBroken
     } else {
@@ -103,10 +105,38 @@ pub fn plan_dirs(
     })
 }
 
-pub fn print_plan(p: &Plan, json: bool) -> anyhow::Result<()> {
+/// The catch-up estimate from the rates the last `logship bench` saved, or why there is none.
+pub fn estimate_for(p: &Plan) -> Result<Estimate, String> {
+    let Some(path) = rates::default_path() else {
+        return Err(
+            "no estimate: no cache folder for the measured rates (set LOGSHIP_RATES)".into(),
+        );
+    };
+    match rates::load(&path) {
+        Ok(Some(r)) => Ok(rates::estimate(p, &r, Some(&path))),
+        Ok(None) => Err(format!(
+            "no estimate: no measured rates yet ({} is missing; run logship bench)",
+            path.display()
+        )),
+        Err(e) => Err(format!("no estimate: {}", crate::catchup::error_chain(&e))),
+    }
+}
+
+pub fn print_plan(p: &Plan, estimate: &Result<Estimate, String>, json: bool) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     if json {
-        serde_json::to_writer_pretty(&mut out, p)?;
+        // The plan's fields, plus `estimate` (null when no rates were measured).
+        let mut v = serde_json::to_value(p)?;
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert(
+                "estimate".into(),
+                match estimate {
+                    Ok(e) => serde_json::to_value(e)?,
+                    Err(_) => serde_json::Value::Null,
+                },
+            );
+        }
+        serde_json::to_writer_pretty(&mut out, &v)?;
         writeln!(out)?;
         return Ok(());
     }
@@ -154,6 +184,38 @@ pub fn print_plan(p: &Plan, json: bool) -> anyhow::Result<()> {
     }
     if let Some(f) = p.final_lsn {
         writeln!(out, "final LSN {f}")?;
+    }
+    match estimate {
+        Ok(e) => print_estimate(&mut out, e)?,
+        Err(why) => writeln!(out, "{why}")?,
+    }
+    Ok(())
+}
+
+fn print_estimate(out: &mut impl Write, e: &Estimate) -> std::io::Result<()> {
+    let apply = match (e.apply_mib_per_s, e.apply_seconds_per_log) {
+        (Some(r), Some(per)) => format!(
+            "apply {:.1} s at {r:.0} MiB/s + {:.0} ms/log",
+            e.apply_seconds,
+            per * 1000.0
+        ),
+        _ => "apply not estimated (no apply rate measured)".into(),
+    };
+    writeln!(
+        out,
+        "estimate (not a measurement): catch-up about {:.1} s (copy {:.1} s at {:.0} MiB/s, {apply})",
+        e.seconds, e.copy_seconds, e.copy_mib_per_s
+    )?;
+    let from = e
+        .rates_file
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let when = crate::backup::MtfDate::from_unix(e.measured_at);
+    writeln!(out, "  rates from {from}, measured {when} UTC:")?;
+    writeln!(out, "  copy: {}", e.copy_source)?;
+    if let Some(a) = &e.apply_source {
+        writeln!(out, "  apply: {a}")?;
     }
     Ok(())
 }
