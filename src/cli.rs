@@ -126,9 +126,30 @@ pub struct CatchupArgs {
     /// Write the JSON report (and the HTML timeline) into this folder.
     #[arg(long)]
     pub report: Option<PathBuf>,
-    /// Print the report as JSON.
+    /// Print the report as JSON (with --watch: one JSON event per line).
     #[arg(long)]
     pub json: bool,
+    /// Keep following the share: apply each new log as soon as it is complete.
+    #[arg(long)]
+    pub watch: bool,
+    /// With --watch: no file notifications, rescan at every poll interval only.
+    #[arg(long, requires = "watch")]
+    pub poll_only: bool,
+    /// With --watch: rescan the share at least every SECONDS (default 10).
+    #[arg(long, value_name = "SECONDS", requires = "watch")]
+    pub poll_interval: Option<f64>,
+    /// With --watch: exit (status 0) when nothing new arrived on the share for SECONDS.
+    #[arg(long, value_name = "SECONDS", requires = "watch")]
+    pub until_idle: Option<f64>,
+    /// With --watch: the primary's UTC offset, like +01:00 or -05:00 (backup dates are the
+    /// server's local time; default +00:00), for the age of the newest backup.
+    #[arg(
+        long,
+        value_name = "OFFSET",
+        requires = "watch",
+        allow_hyphen_values = true
+    )]
+    pub server_utc_offset: Option<String>,
 }
 
 #[derive(Debug, Args)]
