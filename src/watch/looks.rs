@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use rayon::prelude::*;
 
@@ -25,6 +25,8 @@ struct Entry {
     version: Version,
     /// Consecutive looks, after the first, that saw the same version.
     same_looks: u32,
+    /// When a look first saw this version.
+    since: Instant,
     file: ScannedFile,
 }
 
@@ -35,8 +37,10 @@ pub struct Look {
     pub files: Vec<ScannedFile>,
     /// Files that may be applied: complete, and the same at two looks.
     pub ready: Vec<ScannedFile>,
-    /// Files new or changed at this look (still moving: look again soon).
+    /// Files that changed less than the settle time ago (look again soon).
     pub moving: usize,
+    /// When the first of those may be called stable.
+    pub settles_in: Option<Duration>,
     /// Something appeared, changed or disappeared since the previous look.
     pub changed: bool,
 }
@@ -45,27 +49,30 @@ pub struct Look {
 #[derive(Debug)]
 pub struct Folder {
     root: PathBuf,
+    /// How long a version must stay the same, over two looks, to count as stable.
+    settle: Duration,
     entries: HashMap<PathBuf, Entry>,
 }
 
 /// Whether a file may be applied: a backup (not `.wrk`, not ours), readable, every set complete,
-/// unchanged since the previous look.
+/// and `stable` (the same size and time at two looks at least the settle time apart).
 pub fn is_ready(
     kind: FileKind,
     headers: &Result<Vec<crate::backup::BackupHeader>, ReadError>,
-    same_looks: u32,
+    stable: bool,
 ) -> bool {
     kind == FileKind::Backup
-        && same_looks >= 1
+        && stable
         && headers
             .as_ref()
             .is_ok_and(|h| !h.is_empty() && h.iter().all(|h| h.complete))
 }
 
 impl Folder {
-    pub fn new(root: &Path) -> Folder {
+    pub fn new(root: &Path, settle: Duration) -> Folder {
         Folder {
             root: root.to_path_buf(),
+            settle,
             entries: HashMap::new(),
         }
     }
@@ -104,16 +111,15 @@ impl Folder {
                 (path, version, file)
             })
             .collect();
-        let mut moving = 0;
         let mut fresh: HashMap<PathBuf, Entry> = HashMap::with_capacity(now.len());
         for (path, version, file) in read {
             changed = true;
-            moving += 1;
             fresh.insert(
                 path,
                 Entry {
                     version,
                     same_looks: 0,
+                    since: Instant::now(),
                     file,
                 },
             );
@@ -135,14 +141,25 @@ impl Folder {
         self.entries = fresh;
         let mut files: Vec<&Entry> = self.entries.values().collect();
         files.sort_by(|a, b| a.file.path.cmp(&b.file.path));
+        let stable = |e: &Entry| e.same_looks >= 1 && e.since.elapsed() >= self.settle;
         Look {
             ready: files
                 .iter()
-                .filter(|e| is_ready(e.file.kind, &e.file.headers, e.same_looks))
+                .filter(|e| is_ready(e.file.kind, &e.file.headers, stable(e)))
                 .map(|e| e.file.clone())
                 .collect(),
+            moving: files.iter().filter(|e| !stable(e)).count(),
+            settles_in: files
+                .iter()
+                .filter(|e| !stable(e))
+                .map(|e| {
+                    // Seen once: the second look must come at least the settle time later.
+                    self.settle
+                        .saturating_sub(e.since.elapsed())
+                        .max(Duration::from_millis(10))
+                })
+                .min(),
             files: files.iter().map(|e| e.file.clone()).collect(),
-            moving,
             changed,
         }
     }
@@ -193,25 +210,24 @@ mod tests {
             kind: ReadErrorKind::Io("gone".into()),
         });
         let cases = [
-            (FileKind::Backup, Ok(vec![header(true)]), 1, true),
-            (FileKind::Backup, Ok(vec![header(true)]), 5, true),
-            // Seen once: the size may still grow.
-            (FileKind::Backup, Ok(vec![header(true)]), 0, false),
+            (FileKind::Backup, Ok(vec![header(true)]), true, true),
+            // Not yet the same at two looks: the size may still grow.
+            (FileKind::Backup, Ok(vec![header(true)]), false, false),
             // No trailer yet.
-            (FileKind::Backup, Ok(vec![header(false)]), 3, false),
+            (FileKind::Backup, Ok(vec![header(false)]), true, false),
             (
                 FileKind::Backup,
                 Ok(vec![header(true), header(false)]),
-                3,
+                true,
                 false,
             ),
-            (FileKind::Backup, Ok(vec![]), 3, false),
-            (FileKind::InFlight, Ok(vec![header(true)]), 3, false),
-            (FileKind::Internal, Ok(vec![header(true)]), 3, false),
-            (FileKind::Backup, unreadable, 3, false),
+            (FileKind::Backup, Ok(vec![]), true, false),
+            (FileKind::InFlight, Ok(vec![header(true)]), true, false),
+            (FileKind::Internal, Ok(vec![header(true)]), true, false),
+            (FileKind::Backup, unreadable, true, false),
         ];
-        for (i, (kind, headers, looks, want)) in cases.into_iter().enumerate() {
-            assert_eq!(is_ready(kind, &headers, looks), want, "case {i}");
+        for (i, (kind, headers, stable, want)) in cases.into_iter().enumerate() {
+            assert_eq!(is_ready(kind, &headers, stable), want, "case {i}");
         }
     }
 
@@ -229,7 +245,7 @@ mod tests {
         let mut bytes = Vec::new();
         b.write_to(&mut bytes).unwrap();
         let path = dir.path().join("db_1.trn");
-        let mut folder = Folder::new(dir.path());
+        let mut folder = Folder::new(dir.path(), Duration::from_millis(30));
         std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
         let l = folder.look();
         assert!(l.changed && l.moving == 1 && l.ready.is_empty());
@@ -239,7 +255,12 @@ mod tests {
         let l = folder.look();
         assert!(l.changed && l.ready.is_empty(), "complete but seen once");
         let l = folder.look();
+        assert!(l.ready.is_empty(), "seen twice, but too soon");
+        assert_eq!(l.moving, 1);
+        std::thread::sleep(Duration::from_millis(40));
+        let l = folder.look();
         assert_eq!(l.ready.len(), 1);
+        assert_eq!(l.moving, 0);
         assert!(!l.changed);
         std::fs::remove_file(&path).unwrap();
         let l = folder.look();

@@ -172,8 +172,8 @@ impl<'a> Watcher<'a> {
         Watcher {
             s,
             opts,
-            source: Folder::new(&s.source_dir),
-            dest: Folder::new(&s.dest_dir),
+            source: Folder::new(&s.source_dir, opts.settle),
+            dest: Folder::new(&s.dest_dir, opts.settle),
             reported: HashSet::new(),
             refused: HashSet::new(),
             last_gap: None,
@@ -208,9 +208,14 @@ impl<'a> Watcher<'a> {
                 return Ok(self.stop(StopReason::Cancelled, applied_total, redo, sink));
             }
             let (src, dst) = {
-                let mut source =
-                    std::mem::replace(&mut self.source, Folder::new(&self.s.source_dir));
-                let mut dest = std::mem::replace(&mut self.dest, Folder::new(&self.s.dest_dir));
+                let mut source = std::mem::replace(
+                    &mut self.source,
+                    Folder::new(&self.s.source_dir, self.opts.settle),
+                );
+                let mut dest = std::mem::replace(
+                    &mut self.dest,
+                    Folder::new(&self.s.dest_dir, self.opts.settle),
+                );
                 let (source, dest, src, dst) = tokio::task::spawn_blocking(move || {
                     let src = source.look();
                     let dst = dest.look();
@@ -329,11 +334,8 @@ impl<'a> Watcher<'a> {
                     return Ok(self.stop(StopReason::Idle, applied_total, redo, sink));
                 }
             }
-            let mut wait = if src.moving > 0 {
-                self.opts.settle
-            } else {
-                self.opts.poll_interval
-            };
+            // While a file settles, look again when the first one may be called stable.
+            let mut wait = src.settles_in.unwrap_or(self.opts.poll_interval);
             if let Some(idle) = self.opts.until_idle {
                 wait = wait.min(idle.saturating_sub(last_new.elapsed()));
             }
