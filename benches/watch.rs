@@ -5,6 +5,10 @@
 //! Run: `cargo bench --bench watch`. Environment:
 //! - `LOGSHIP_BENCH_LOGS` (default 500): logs written per mode.
 //! - `LOGSHIP_BENCH_EVERY_MS` (default 40): the writer's spacing between logs.
+//! - `LOGSHIP_BENCH_SPARSE_LOGS` (default 40) and `LOGSHIP_BENCH_SPARSE_EVERY_MS` (default 1300):
+//!   a second run with logs further apart than the poll interval, as in production (one log every
+//!   few minutes): there a poll finds each log alone. In the dense run, files always arrive, the
+//!   watch looks again at each file's settle time, and polling alone is nearly as quick.
 //! - `LOGSHIP_BENCH_POLL` (default 1): the polling mode's `--poll-interval`, in seconds.
 //!
 //! Each log (8 KiB of log records, about 43 KiB on disk) is written whole under its final name,
@@ -12,7 +16,6 @@
 //! the same at two looks that far apart) is part of every figure.
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use std::collections::HashMap;
@@ -147,29 +150,34 @@ fn run(logs: u32, every: Duration, poll: Option<&str>) -> Figures {
 fn main() {
     let logs: u32 = env_or("LOGSHIP_BENCH_LOGS", 500);
     let every = Duration::from_millis(env_or("LOGSHIP_BENCH_EVERY_MS", 40));
+    let sparse_logs: u32 = env_or("LOGSHIP_BENCH_SPARSE_LOGS", 40);
+    let sparse_every = Duration::from_millis(env_or("LOGSHIP_BENCH_SPARSE_EVERY_MS", 1300));
     let poll: String = env_or("LOGSHIP_BENCH_POLL", "1".to_string());
-    println!(
-        "catchup --watch: {logs} logs, one every {} ms, completion -> applied (seconds)",
-        every.as_millis()
-    );
-    println!(
-        "{:<26} {:>8} {:>8} {:>8} {:>14} {:>8}",
-        "mode", "p50", "p99", "max", "restore p50", "wall"
-    );
-    let modes: [(String, Option<&str>); 2] = [
-        ("notifications + polling".into(), None),
-        (format!("polling only ({poll} s)"), Some(poll.as_str())),
-    ];
-    for (label, p) in modes {
-        let f = run(logs, every, p);
+    for (logs, every) in [(logs, every), (sparse_logs, sparse_every)] {
         println!(
-            "{:<26} {:>8.3} {:>8.3} {:>8.3} {:>14.4} {:>8.1}",
-            label,
-            pct(&f.latency, 0.5),
-            pct(&f.latency, 0.99),
-            f.latency.last().unwrap(),
-            pct(&f.restore, 0.5),
-            f.wall
+            "catchup --watch: {logs} logs, one every {} ms, completion -> applied (seconds)",
+            every.as_millis()
         );
+        println!(
+            "{:<26} {:>8} {:>8} {:>8} {:>14} {:>8}",
+            "mode", "p50", "p99", "max", "restore p50", "wall"
+        );
+        let modes: [(String, Option<&str>); 2] = [
+            ("notifications + polling".into(), None),
+            (format!("polling only ({poll} s)"), Some(poll.as_str())),
+        ];
+        for (label, p) in modes {
+            let f = run(logs, every, p);
+            println!(
+                "{:<26} {:>8.3} {:>8.3} {:>8.3} {:>14.4} {:>8.1}",
+                label,
+                pct(&f.latency, 0.5),
+                pct(&f.latency, 0.99),
+                f.latency.last().unwrap(),
+                pct(&f.restore, 0.5),
+                f.wall
+            );
+        }
+        println!();
     }
 }

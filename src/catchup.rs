@@ -365,7 +365,7 @@ pub async fn copy_and_apply(
 
     // The copy runs on its own threads and announces each verified file.
     let (tx, mut rx) = mpsc::unbounded_channel::<String>();
-    let jobs = crate::cmd::copy::chain_jobs(&plan);
+    let jobs = crate::cmd::copy::chain_jobs(plan);
     let copier = {
         let dest = s.dest_dir.clone();
         let opts = s.copy.clone();

@@ -90,9 +90,12 @@ fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
     }
 }
 
+/// Log files by name, with their bytes.
+type Staged = Vec<(String, Vec<u8>)>;
+
 /// A world whose share holds only the logs already applied; the rest are returned, in LSN
 /// order, for a writer to produce.
-fn staged_world(applied: u32, to_write: u32) -> (World, Vec<(String, Vec<u8>)>, Vec<PathBuf>) {
+fn staged_world(applied: u32, to_write: u32) -> (World, Staged, Vec<PathBuf>) {
     let w = World::new(applied + to_write, 8 * KIB, |s| {
         s.already_copied = applied;
         s.already_applied = applied;
