@@ -425,3 +425,35 @@ fn a_new_chain_and_another_database_are_reported_never_applied_and_sigterm_stops
     assert_eq!(w.sim_state()["history"].as_array().unwrap().len(), 4);
     w.assert_history_is_one_chain(w.prepared.redo_lsn);
 }
+
+#[test]
+fn text_mode_prints_each_log_and_a_status_line() {
+    let (w, staged, _) = staged_world(2, 3);
+    for (name, bytes) in &staged {
+        std::fs::write(w.spec.share_dir().join(name), bytes).unwrap();
+    }
+    let out = w.run(&[
+        "catchup",
+        "--watch",
+        "--pause-jobs",
+        "--poll-only",
+        "--poll-interval",
+        "0.2",
+        "--until-idle",
+        "1",
+        "--server-utc-offset",
+        "-05:00",
+    ]);
+    let (text, err) = (common::stdout(&out), common::stderr(&out));
+    assert!(out.status.success(), "{text}\n{err}");
+    for (name, _) in &staged {
+        assert!(text.contains(&format!("applied {name} (")), "{text}");
+    }
+    assert!(err.contains("polling only"), "{err}");
+    assert!(
+        err.contains("behind 0 logs") && err.contains("newest backup taken"),
+        "{err}"
+    );
+    assert!(err.contains("stopped (Idle): 3 logs applied"), "{err}");
+    println!("{text}{err}");
+}

@@ -129,7 +129,7 @@ fn print_event(e: &WatchEvent, json: bool, quiet: bool) {
                 .map(|a| format!("{a:.0} s"))
                 .unwrap_or_else(|| "-".into());
             eprintln!(
-                "status: redo LSN {} ({}), behind {} logs / {} KiB, {} being written, newest backup taken {} ago",
+                "status: redo LSN {} ({}), behind {} logs / {} KiB, {} settling, newest backup taken {} ago",
                 s.redo_lsn,
                 s.last_applied.as_deref().unwrap_or("-"),
                 s.logs_behind,

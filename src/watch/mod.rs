@@ -33,6 +33,9 @@ use looks::Folder;
 /// SQL Server's error when a log belongs to another recovery fork than the database.
 const FORK_MISMATCH: u32 = 4330;
 
+/// The status is repeated, unchanged, at most this often (or every poll interval, if longer).
+const HEARTBEAT: Duration = Duration::from_secs(10);
+
 /// How to watch.
 #[derive(Clone, Debug)]
 pub struct WatchOptions {
@@ -71,7 +74,7 @@ pub struct Status {
     /// Logs of the database on the share past the redo LSN, complete or not.
     pub logs_behind: usize,
     pub bytes_behind: u64,
-    /// Files still being written (or not yet seen twice the same).
+    /// Files new or changed less than the settle time ago (being written, or just arrived).
     pub pending: usize,
     /// Seconds since the newest log on the share was started (its BackupStartDate).
     pub newest_backup_age_s: Option<f64>,
@@ -164,7 +167,8 @@ struct Watcher<'a> {
     /// Backup sets the server refused as another fork: left out of every plan.
     refused: HashSet<Uuid>,
     last_gap: Option<(Lsn, String)>,
-    last_status: Option<Status>,
+    /// The last status reported, and when.
+    last_status: Option<(Status, Instant)>,
 }
 
 impl<'a> Watcher<'a> {
@@ -321,9 +325,17 @@ impl<'a> Watcher<'a> {
                 }
             }
             let status = self.status(redo, last_applied.clone(), &src);
-            if self.last_status.as_ref() != Some(&status) {
+            // On a change (the age aside: it always moves), and as a heartbeat.
+            let due = self.last_status.as_ref().is_none_or(|(last, at)| {
+                Status {
+                    newest_backup_age_s: status.newest_backup_age_s,
+                    ..last.clone()
+                } != status
+                    || at.elapsed() >= self.opts.poll_interval.max(HEARTBEAT)
+            });
+            if due {
                 sink(&WatchEvent::Status(status.clone()));
-                self.last_status = Some(status);
+                self.last_status = Some((status, Instant::now()));
             }
             if progressed {
                 // More may have arrived while applying: look again at once.
