@@ -141,6 +141,10 @@ pub struct CatchupArgs {
     /// With --watch: exit (status 0) when nothing new arrived on the share for SECONDS.
     #[arg(long, value_name = "SECONDS", requires = "watch")]
     pub until_idle: Option<f64>,
+    /// With --watch: report a file that stays incomplete, unreadable or .wrk for SECONDS
+    /// (default 60).
+    #[arg(long, value_name = "SECONDS", requires = "watch")]
+    pub stalled_after: Option<f64>,
     /// With --watch: the primary's UTC offset, like +01:00 or -05:00 (backup dates are the
     /// server's local time; default +00:00), for the age of the newest backup.
     #[arg(

@@ -357,6 +357,24 @@ fn a_new_chain_and_another_database_are_reported_never_applied_and_sigterm_stops
     for (name, bytes) in &staged {
         std::fs::write(share.join(name), bytes).unwrap();
     }
+    // A backup cut short (no trailer) and a `.wrk` copy that stopped growing.
+    let last = header(&staged[3].1, "l6");
+    let next = synth_log(
+        "mgc",
+        last.last_lsn,
+        Lsn::new(last.last_lsn.vlf, last.last_lsn.block + 40, 1),
+        97,
+    );
+    std::fs::write(
+        share.join("mgc_20260106000000.trn"),
+        &next[..next.len() / 2],
+    )
+    .unwrap();
+    std::fs::write(
+        share.join("mgc_20260106000500.wrk"),
+        &next[..next.len() / 3],
+    )
+    .unwrap();
 
     let mut child = w
         .command(&[
@@ -367,6 +385,8 @@ fn a_new_chain_and_another_database_are_reported_never_applied_and_sigterm_stops
             "--poll-only",
             "--poll-interval",
             "0.2",
+            "--stalled-after",
+            "0.5",
         ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -374,7 +394,9 @@ fn a_new_chain_and_another_database_are_reported_never_applied_and_sigterm_stops
         .spawn()
         .unwrap();
     let (events, reader) = Events::follow(&mut child);
-    let all_in = events.wait_until(Duration::from_secs(30), |e| e.applied_names().len() == 4);
+    let all_in = events.wait_until(Duration::from_secs(30), |e| {
+        e.applied_names().len() == 4 && e.of("not_applied").len() == 4
+    });
     // SIGTERM: the watch stops between statements and exits normally.
     let kill = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -422,6 +444,17 @@ fn a_new_chain_and_another_database_are_reported_never_applied_and_sigterm_stops
         Some("other_database"),
         "{reasons:?}"
     );
+    assert_eq!(
+        reasons.get("mgc_20260106000000.trn").map(String::as_str),
+        Some("incomplete"),
+        "{reasons:?}"
+    );
+    assert_eq!(
+        reasons.get("mgc_20260106000500.wrk").map(String::as_str),
+        Some("in_flight"),
+        "{reasons:?}"
+    );
+    assert_eq!(reasons.len(), 4, "{reasons:?}");
     assert_eq!(w.sim_state()["history"].as_array().unwrap().len(), 4);
     w.assert_history_is_one_chain(w.prepared.redo_lsn);
 }

@@ -77,6 +77,9 @@ fn options(a: &CatchupArgs) -> anyhow::Result<WatchOptions> {
     if let Some(i) = a.until_idle {
         o.until_idle = Some(secs(i, "--until-idle")?);
     }
+    if let Some(s) = a.stalled_after {
+        o.stalled_after = secs(s, "--stalled-after")?;
+    }
     if let Some(off) = &a.server_utc_offset {
         let (east, secs) = parse_offset(off)
             .ok_or_else(|| usage(format!("--server-utc-offset {off:?}: expected like +01:00")))?;

@@ -43,6 +43,9 @@ pub struct Look {
     pub settles_in: Option<Duration>,
     /// Something appeared, changed or disappeared since the previous look.
     pub changed: bool,
+    /// Files that stopped changing but are not ready (no trailer, unreadable, `.wrk`), with how
+    /// long they have been the same: a truncated backup or a copy that died.
+    pub stalled: Vec<(ScannedFile, Duration)>,
 }
 
 /// A folder looked at again and again; headers are reread only for files that changed.
@@ -159,6 +162,15 @@ impl Folder {
                         .max(Duration::from_millis(10))
                 })
                 .min(),
+            stalled: files
+                .iter()
+                .filter(|e| {
+                    stable(e)
+                        && e.file.kind != FileKind::Internal
+                        && !is_ready(e.file.kind, &e.file.headers, true)
+                })
+                .map(|e| (e.file.clone(), e.since.elapsed()))
+                .collect(),
             files: files.iter().map(|e| e.file.clone()).collect(),
             changed,
         }
@@ -251,6 +263,10 @@ mod tests {
         assert!(l.changed && l.moving == 1 && l.ready.is_empty());
         let l = folder.look();
         assert!(l.ready.is_empty(), "half a file has no trailer");
+        assert!(l.stalled.is_empty(), "too soon to call it stalled");
+        std::thread::sleep(Duration::from_millis(40));
+        let l = folder.look();
+        assert_eq!(l.stalled.len(), 1, "half a file, unchanged: stalled");
         std::fs::write(&path, &bytes).unwrap();
         let l = folder.look();
         assert!(l.changed && l.ready.is_empty(), "complete but seen once");

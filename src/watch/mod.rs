@@ -36,6 +36,9 @@ const FORK_MISMATCH: u32 = 4330;
 /// The status is repeated, unchanged, at most this often (or every poll interval, if longer).
 const HEARTBEAT: Duration = Duration::from_secs(10);
 
+/// A file unchanged this long that is still not a complete backup is reported.
+pub const STALLED_AFTER: Duration = Duration::from_secs(60);
+
 /// How to watch.
 #[derive(Clone, Debug)]
 pub struct WatchOptions {
@@ -47,6 +50,8 @@ pub struct WatchOptions {
     pub settle: Duration,
     /// Stop when nothing new arrived on the share for this long.
     pub until_idle: Option<Duration>,
+    /// Report a file that stays incomplete, unreadable or `.wrk` this long.
+    pub stalled_after: Duration,
     /// The primary's offset from UTC: backup dates are the server's local time.
     pub server_utc_offset: Duration,
     /// Whether that offset is east (+) of UTC.
@@ -60,6 +65,7 @@ impl Default for WatchOptions {
             poll_interval: Duration::from_secs(10),
             settle: Duration::from_millis(200),
             until_idle: None,
+            stalled_after: STALLED_AFTER,
             server_utc_offset: Duration::ZERO,
             server_utc_offset_east: true,
         }
@@ -254,6 +260,7 @@ impl<'a> Watcher<'a> {
                 dest: &dest_ready,
             });
             self.report_skips(&plan, sink);
+            self.report_stalled(&src, sink);
             self.report_gap(&plan, sink);
 
             let mut progressed = false;
@@ -397,6 +404,36 @@ impl<'a> Watcher<'a> {
                     path: sk.path.clone(),
                     reason: reason.into(),
                     detail: sk.detail.clone(),
+                });
+            }
+        }
+    }
+
+    /// Reports, once per file version, a file that stopped changing without becoming a whole
+    /// backup; it is never applied as it is, and a gap behind it waits for it.
+    fn report_stalled(&mut self, src: &looks::Look, sink: &mut (dyn FnMut(&WatchEvent) + Send)) {
+        for (f, age) in &src.stalled {
+            if *age < self.opts.stalled_after {
+                continue;
+            }
+            let (reason, detail) = match (&f.headers, f.kind) {
+                (_, crate::scan::FileKind::InFlight) => (
+                    "in_flight",
+                    "a .wrk copy that is no longer growing".to_string(),
+                ),
+                (Err(e), _) => ("unreadable", e.kind.to_string()),
+                (Ok(_), _) => (
+                    "incomplete",
+                    "no trailer, and no longer growing".to_string(),
+                ),
+            };
+            let key = format!("{reason} {} {:?}", f.size, f.modified);
+            if self.reported.insert((f.path.clone(), key)) {
+                warn!(path = %f.path.display(), reason, %detail, "stalled");
+                sink(&WatchEvent::NotApplied {
+                    path: f.path.clone(),
+                    reason: reason.into(),
+                    detail: format!("{detail} for {} s", age.as_secs()),
                 });
             }
         }
