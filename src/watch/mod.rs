@@ -265,10 +265,12 @@ impl<'a> Watcher<'a> {
 
             let mut progressed = false;
             if !plan.to_apply.is_empty() {
-                let completed: std::collections::HashMap<String, SystemTime> = src
+                // Completion is the share's last write; a copy's time only when the share has
+                // no such file any more (later entries win).
+                let completed: std::collections::HashMap<String, SystemTime> = dst
                     .files
                     .iter()
-                    .chain(dst.files.iter())
+                    .chain(src.files.iter())
                     .filter_map(|f| Some((f.name(), f.modified?)))
                     .collect();
                 let progress = Arc::new(Progress::hidden());
