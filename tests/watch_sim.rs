@@ -261,6 +261,9 @@ fn follow_a_live_share(poll_only: bool) {
             "{name} applied at {applied_at}, complete at {complete}"
         );
         latencies.push(applied_at - complete);
+        // From the share file's last write: present, and never negative.
+        let reported = a["seconds_since_complete"].as_f64().unwrap();
+        assert!(reported >= 0.0, "{name}: {reported}");
         let (_, bytes) = staged.iter().find(|(n, _)| n == name).unwrap();
         assert!(
             std::fs::read(w.spec.copy_dir().join(name)).unwrap() == *bytes,
