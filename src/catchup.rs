@@ -332,26 +332,39 @@ pub async fn run(
     progress: Arc<Progress>,
     cancel: Arc<AtomicBool>,
 ) -> Result<Report, CatchupError> {
-    snapshot_once(restorer, journal).await?;
-    let snap = journal.snapshot().expect("journaled above");
-    set_restore_mode(s, restorer, snap);
-    let paused = pause_jobs(s, restorer, journal).await?;
+    let paused = begin(s, restorer, journal).await?;
     let result = run_paused(s, restorer, journal, progress, cancel).await;
-    // Jobs go back as they were, on failure too.
-    if paused || journal.paused_jobs().is_some() {
-        restore_jobs(restorer, journal).await?;
-    }
+    end(restorer, journal, paused).await?;
     result
 }
 
-async fn run_paused(
+/// Before any restore: journals the snapshot, restores as log shipping did (STANDBY or
+/// NORECOVERY) and pauses the jobs (or refuses). True when this call paused jobs.
+pub async fn begin(
     s: &Settings,
     restorer: &mut Restorer,
     journal: &mut Journal,
-    progress: Arc<Progress>,
-    cancel: Arc<AtomicBool>,
-) -> Result<Report, CatchupError> {
-    let started = progress.timeline.now();
+) -> Result<bool, CatchupError> {
+    snapshot_once(restorer, journal).await?;
+    let snap = journal.snapshot().expect("journaled above");
+    set_restore_mode(s, restorer, snap);
+    pause_jobs(s, restorer, journal).await
+}
+
+/// After the last restore: jobs go back as they were, on failure too.
+pub async fn end(
+    restorer: &mut Restorer,
+    journal: &mut Journal,
+    paused: bool,
+) -> Result<(), CatchupError> {
+    if paused || journal.paused_jobs().is_some() {
+        restore_jobs(restorer, journal).await?;
+    }
+    Ok(())
+}
+
+/// The database's redo LSN, after checking it is still RESTORING (or STANDBY).
+pub async fn redo_now(s: &Settings, restorer: &mut Restorer) -> Result<Lsn, CatchupError> {
     let state = restorer
         .database_state()
         .await?
@@ -364,11 +377,20 @@ async fn run_paused(
             state: state.state_desc,
         });
     }
-    let redo = state
-        .redo_start_lsn
-        .ok_or_else(|| CatchupError::NoRedoLsn {
-            db: s.database.clone(),
-        })?;
+    state.redo_start_lsn.ok_or_else(|| CatchupError::NoRedoLsn {
+        db: s.database.clone(),
+    })
+}
+
+async fn run_paused(
+    s: &Settings,
+    restorer: &mut Restorer,
+    journal: &mut Journal,
+    progress: Arc<Progress>,
+    cancel: Arc<AtomicBool>,
+) -> Result<Report, CatchupError> {
+    let started = progress.timeline.now();
+    let redo = redo_now(s, restorer).await?;
     let plan =
         plan_with_server_fallback(s, redo, restorer, progress.clone(), cancel.clone()).await?;
     info!(
@@ -381,6 +403,69 @@ async fn run_paused(
             g.from_lsn, g.after, g.to_lsn
         );
     }
+    let Pass {
+        applied,
+        outcome,
+        error,
+        copy_report,
+    } = copy_and_apply(
+        s,
+        &plan,
+        restorer,
+        journal,
+        progress.clone(),
+        cancel,
+        &mut |_| {},
+    )
+    .await?;
+    let redo_after = restorer.redo_lsn().await.ok().flatten();
+    let report = Report {
+        database: s.database.clone(),
+        redo_before: Some(redo),
+        redo_after,
+        outcome,
+        error: error.as_ref().map(|e| error_chain(e)),
+        applied,
+        files_copied: copy_report.copied.len(),
+        files_already_verified: copy_report.skipped.len() + copy_report.verified_by_hash.len(),
+        bytes_copied: copy_report.bytes_copied,
+        copy_failed: copy_report
+            .failed
+            .iter()
+            .map(|f| error_chain(&f.error))
+            .collect(),
+        verify: copy_report.verify.to_string(),
+        skipped: plan.skipped.len(),
+        gaps: plan.gaps.clone(),
+        seconds: progress.timeline.now() - started,
+        copy_seconds: copy_report.elapsed.as_secs_f64(),
+        timeline: progress.timeline.spans(),
+    };
+    Ok(report)
+}
+
+/// What one copy-and-apply pass did.
+#[derive(Debug)]
+pub struct Pass {
+    pub applied: Vec<AppliedLog>,
+    pub outcome: Outcome,
+    /// Why the pass stopped early (`Failed`, or `ChainBroken` by a restore's gap error).
+    pub error: Option<CatchupError>,
+    pub copy_report: CopyReport,
+}
+
+/// Copies the plan's files and applies its chain, pipelined: each log is restored, in LSN order,
+/// as soon as its copy is verified. `on_applied` hears of each log at once (the watch reports
+/// latency from it). Catch-up calls this once; `catchup --watch` once per change on the share.
+pub async fn copy_and_apply(
+    s: &Settings,
+    plan: &Plan,
+    restorer: &mut Restorer,
+    journal: &mut Journal,
+    progress: Arc<Progress>,
+    cancel: Arc<AtomicBool>,
+    on_applied: &mut (dyn FnMut(&AppliedLog) + Send),
+) -> Result<Pass, CatchupError> {
     if !s.dest_dir.exists() {
         std::fs::create_dir_all(&s.dest_dir).map_err(|source| copy::CopyError::DestWrite {
             path: s.dest_dir.clone(),
@@ -390,7 +475,7 @@ async fn run_paused(
 
     // The copy runs on its own threads and announces each verified file.
     let (tx, mut rx) = mpsc::unbounded_channel::<String>();
-    let jobs = crate::cmd::copy::chain_jobs(&plan);
+    let jobs = crate::cmd::copy::chain_jobs(plan);
     let copier = {
         let dest = s.dest_dir.clone();
         let opts = s.copy.clone();
@@ -472,14 +557,16 @@ async fn run_paused(
                     if already_in { "already in" } else { "" },
                 );
                 progress.log_applied(&log.name, log.last_lsn, log.size);
-                applied.push(AppliedLog {
+                let done = AppliedLog {
                     name: log.name.clone(),
                     first_lsn: log.first_lsn,
                     last_lsn: log.last_lsn,
                     bytes: log.size,
                     already_in,
                     seconds: progress.timeline.now() - t0,
-                });
+                };
+                on_applied(&done);
+                applied.push(done);
             }
             Err(e) => {
                 progress
@@ -506,30 +593,12 @@ async fn run_paused(
             *message = error_chain(&f.error);
         }
     }
-    let redo_after = restorer.redo_lsn().await.ok().flatten();
-    let report = Report {
-        database: s.database.clone(),
-        redo_before: Some(redo),
-        redo_after,
-        outcome,
-        error: error.as_ref().map(|e| error_chain(e)),
+    Ok(Pass {
         applied,
-        files_copied: copy_report.copied.len(),
-        files_already_verified: copy_report.skipped.len() + copy_report.verified_by_hash.len(),
-        bytes_copied: copy_report.bytes_copied,
-        copy_failed: copy_report
-            .failed
-            .iter()
-            .map(|f| error_chain(&f.error))
-            .collect(),
-        verify: copy_report.verify.to_string(),
-        skipped: plan.skipped.len(),
-        gaps: plan.gaps.clone(),
-        seconds: progress.timeline.now() - started,
-        copy_seconds: copy_report.elapsed.as_secs_f64(),
-        timeline: progress.timeline.spans(),
-    };
-    Ok(report)
+        outcome,
+        error,
+        copy_report,
+    })
 }
 
 /// An error and its causes on one line, as the report shows it.

@@ -156,6 +156,31 @@ pub struct CatchupArgs {
     pub pause_jobs: bool,
     #[command(flatten)]
     pub run: RunArgs,
+    /// Keep following the share: apply each new log as soon as it is complete.
+    #[arg(long)]
+    pub watch: bool,
+    /// With --watch: no file notifications, rescan at every poll interval only.
+    #[arg(long, requires = "watch")]
+    pub poll_only: bool,
+    /// With --watch: rescan the share at least every SECONDS (default 10).
+    #[arg(long, value_name = "SECONDS", requires = "watch")]
+    pub poll_interval: Option<f64>,
+    /// With --watch: exit (status 0) when nothing new arrived on the share for SECONDS.
+    #[arg(long, value_name = "SECONDS", requires = "watch")]
+    pub until_idle: Option<f64>,
+    /// With --watch: report a file that stays incomplete, unreadable or .wrk for SECONDS
+    /// (default 60).
+    #[arg(long, value_name = "SECONDS", requires = "watch")]
+    pub stalled_after: Option<f64>,
+    /// With --watch: the primary's UTC offset, like +01:00 or -05:00 (backup dates are the
+    /// server's local time; default +00:00), for the age of the newest backup.
+    #[arg(
+        long,
+        value_name = "OFFSET",
+        requires = "watch",
+        allow_hyphen_values = true
+    )]
+    pub server_utc_offset: Option<String>,
 }
 
 #[derive(Debug, Args)]

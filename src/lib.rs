@@ -20,5 +20,6 @@ pub mod report;
 pub mod scan;
 pub mod sim;
 pub mod sql;
+pub mod watch;
 
 pub use lsn::Lsn;

@@ -17,6 +17,9 @@ use crate::sql::restore::{Restorer, RetryPolicy};
 use crate::sql::{read_password, server_path, Connector, RestoreMode};
 
 pub fn run(g: &GlobalArgs, a: &CatchupArgs) -> anyhow::Result<Status> {
+    if a.watch {
+        return super::watch::run(g, a);
+    }
     let cfg = Config::load(&a.config)?;
     let settings = settings(&cfg, a.pause_jobs, a.run.workers, a.run.verify.as_deref())?;
     let connector = connector(&cfg)?;

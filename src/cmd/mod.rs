@@ -10,6 +10,7 @@ mod headers;
 mod plan;
 mod sim;
 mod sim_chat;
+mod watch;
 
 use crate::cli::{Cli, Command};
 
