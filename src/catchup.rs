@@ -4,8 +4,8 @@
 //! each log of the chain, in LSN order, as soon as its file is verified, while later files copy.
 //! Wall time approaches max(copy, apply) rather than their sum.
 
-use std::collections::HashSet;
-use std::path::PathBuf;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -188,6 +188,44 @@ pub async fn restore_jobs(
     Ok(())
 }
 
+/// Copies in place without a source on the share: ready when their content still has the
+/// manifest's hash (or the manifest does not know them: log shipping's own copy, whose headers
+/// the planner read); otherwise the reason they are not.
+fn check_orphan_copies(
+    dest: &Path,
+    names: Vec<String>,
+) -> (HashSet<String>, HashMap<String, String>) {
+    let manifest = copy::manifest::Manifest::load(dest).ok();
+    let mut ready = HashSet::new();
+    let mut damaged = HashMap::new();
+    for name in names {
+        let Some(entry) = manifest.as_ref().and_then(|m| m.files.get(&name)) else {
+            ready.insert(name);
+            continue;
+        };
+        let path = dest.join(&name);
+        match std::fs::read(&path) {
+            Ok(bytes) if blake3::hash(&bytes).to_hex().as_str() == entry.blake3 => {
+                ready.insert(name);
+            }
+            Ok(_) => {
+                damaged.insert(
+                    name,
+                    format!(
+                        "{} no longer matches the hash recorded when it was verified, and its source is \
+                         gone from the share: restore it from another copy",
+                        path.display()
+                    ),
+                );
+            }
+            Err(e) => {
+                damaged.insert(name, format!("reading {}: {e}", path.display()));
+            }
+        }
+    }
+    (ready, damaged)
+}
+
 /// Scans the share and the copy folder and plans from `redo`.
 pub fn plan_now(s: &Settings, redo: Option<Lsn>) -> Plan {
     let src = scan::scan(std::slice::from_ref(&s.source_dir));
@@ -295,12 +333,21 @@ async fn run_paused(
         })
     };
 
-    let mut ready: HashSet<String> = plan
-        .to_apply
-        .iter()
-        .filter(|l| l.copied)
-        .map(|l| l.name.clone())
-        .collect();
+    // A copy in place whose source is still on the share waits for the copier's word (kept by
+    // the manifest, compared, or copied again): a copy damaged since an earlier run is never
+    // restored. A copy whose source is gone is checked against the manifest's hash, if any.
+    let (mut ready, damaged) = {
+        let dest = s.dest_dir.clone();
+        let orphans: Vec<String> = plan
+            .to_apply
+            .iter()
+            .filter(|l| l.copied && l.source.is_none())
+            .map(|l| l.name.clone())
+            .collect();
+        tokio::task::spawn_blocking(move || check_orphan_copies(&dest, orphans))
+            .await
+            .expect("hashing thread")
+    };
     let mut copy_done = false;
     let mut applied = Vec::new();
     let mut outcome = if plan.chain_broken() {
@@ -327,7 +374,7 @@ async fn run_paused(
         if !ready.contains(&log.name) {
             error = Some(CatchupError::CopyFailed {
                 name: log.name.clone(),
-                message: String::new(),
+                message: damaged.get(&log.name).cloned().unwrap_or_default(),
             });
             outcome = Outcome::Failed;
             break;
