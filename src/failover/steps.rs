@@ -120,14 +120,18 @@ pub async fn perform(ctx: &mut Context, step: Step) -> Result<String, FailoverEr
                 Outcome::ChainBroken if ctx.settings.accept_gap => {
                     Ok(format!("{detail}; chain broken, accepted"))
                 }
-                Outcome::ChainBroken => {
-                    let g = gap.expect("a broken chain has a gap");
-                    Err(FailoverError::ChainBroken {
+                Outcome::ChainBroken => match gap {
+                    Some(g) => Err(FailoverError::ChainBroken {
                         from: g.from_lsn,
                         to: g.to_lsn,
                         after: g.after,
-                    })
-                }
+                    }),
+                    // The server found the gap the headers did not show (4305): its words.
+                    None => Err(FailoverError::Database {
+                        db,
+                        message: error.unwrap_or_default(),
+                    }),
+                },
                 Outcome::Cancelled => Err(FailoverError::Cancelled),
                 Outcome::Failed => Err(FailoverError::Database {
                     db,
