@@ -75,6 +75,31 @@ impl World {
         .unwrap();
     }
 
+    /// Stops the simulator, changes its saved state (faults, sessions), and starts it again.
+    pub fn edit_sim_state(&mut self, edit: impl FnOnce(&mut serde_json::Value)) {
+        self.stop_sim();
+        let path = self.spec.sim_dir().join("state.json");
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        edit(&mut v);
+        std::fs::write(&path, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+        self.start_sim();
+    }
+
+    /// Spawns the engine with stdout and stderr kept in `runs/NAME.out` and `runs/NAME.err`.
+    pub fn spawn_logged(&self, args: &[&str], name: &str) -> Child {
+        let runs = self.dir.path().join("runs");
+        std::fs::create_dir_all(&runs).unwrap();
+        let out = std::fs::File::create(runs.join(format!("{name}.out"))).unwrap();
+        let err = std::fs::File::create(runs.join(format!("{name}.err"))).unwrap();
+        self.command(args)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap()
+    }
+
     pub fn stop_sim(&mut self) {
         if let Some(mut c) = self.sim.take() {
             let _ = c.kill();
