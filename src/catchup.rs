@@ -4,7 +4,7 @@
 //! each log of the chain, in LSN order, as soon as its file is verified, while later files copy.
 //! Wall time approaches max(copy, apply) rather than their sum.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -188,25 +188,25 @@ pub async fn restore_jobs(
     Ok(())
 }
 
+/// Verified copies ready to restore, with the hash they were verified with (None: log
+/// shipping's own copy that the manifest does not know; its headers were read by the planner).
+type Ready = HashMap<String, Option<blake3::Hash>>;
+
 /// Copies in place without a source on the share: ready when their content still has the
-/// manifest's hash (or the manifest does not know them: log shipping's own copy, whose headers
-/// the planner read); otherwise the reason they are not.
-fn check_orphan_copies(
-    dest: &Path,
-    names: Vec<String>,
-) -> (HashSet<String>, HashMap<String, String>) {
+/// manifest's hash (or the manifest does not know them); otherwise the reason they are not.
+fn check_orphan_copies(dest: &Path, names: Vec<String>) -> (Ready, HashMap<String, String>) {
     let manifest = copy::manifest::Manifest::load(dest).ok();
-    let mut ready = HashSet::new();
+    let mut ready = HashMap::new();
     let mut damaged = HashMap::new();
     for name in names {
         let Some(entry) = manifest.as_ref().and_then(|m| m.files.get(&name)) else {
-            ready.insert(name);
+            ready.insert(name, None);
             continue;
         };
         let path = dest.join(&name);
         match std::fs::read(&path) {
             Ok(bytes) if blake3::hash(&bytes).to_hex().as_str() == entry.blake3 => {
-                ready.insert(name);
+                ready.insert(name, blake3::Hash::from_hex(&entry.blake3).ok());
             }
             Ok(_) => {
                 damaged.insert(
@@ -224,6 +224,31 @@ fn check_orphan_copies(
         }
     }
     (ready, damaged)
+}
+
+/// The copy still has the bytes it was verified with, read just before the server reads it: a
+/// copy changed after its verification (a stray writer, a bad sector) is never restored.
+async fn still_verified(path: PathBuf, hash: Option<blake3::Hash>) -> Result<(), String> {
+    let Some(want) = hash else {
+        return Ok(());
+    };
+    tokio::task::spawn_blocking(move || {
+        let mut h = blake3::Hasher::new();
+        h.update_reader(
+            std::fs::File::open(&path).map_err(|e| format!("reading {}: {e}", path.display()))?,
+        )
+        .map_err(|e| format!("reading {}: {e}", path.display()))?;
+        if h.finalize() == want {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} changed after it was verified; run again to copy it again",
+                path.display()
+            ))
+        }
+    })
+    .await
+    .expect("hashing thread")
 }
 
 /// Scans the share and the copy folder and plans from `redo`.
@@ -318,7 +343,7 @@ async fn run_paused(
     }
 
     // The copy runs on its own threads and announces each verified file.
-    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<(String, blake3::Hash)>();
     let jobs = crate::cmd::copy::chain_jobs(&plan);
     let copier = {
         let dest = s.dest_dir.clone();
@@ -327,7 +352,7 @@ async fn run_paused(
         let cancel = cancel.clone();
         tokio::task::spawn_blocking(move || -> Result<CopyReport, copy::CopyError> {
             let announce = move |v: &copy::VerifiedFile| {
-                let _ = tx.send(v.name.clone());
+                let _ = tx.send((v.name.clone(), v.blake3));
             };
             copy::copy_files(&jobs, &dest, &opts, progress.as_ref(), &announce, &cancel)
         })
@@ -359,10 +384,10 @@ async fn run_paused(
     progress.apply_begin(plan.to_apply.len() as u64);
 
     for log in &plan.to_apply {
-        while !ready.contains(&log.name) && !copy_done {
+        while !ready.contains_key(&log.name) && !copy_done {
             match rx.recv().await {
-                Some(name) => {
-                    ready.insert(name);
+                Some((name, hash)) => {
+                    ready.insert(name, Some(hash));
                 }
                 None => copy_done = true,
             }
@@ -371,10 +396,18 @@ async fn run_paused(
             outcome = Outcome::Cancelled;
             break;
         }
-        if !ready.contains(&log.name) {
+        let Some(hash) = ready.get(&log.name) else {
             error = Some(CatchupError::CopyFailed {
                 name: log.name.clone(),
                 message: damaged.get(&log.name).cloned().unwrap_or_default(),
+            });
+            outcome = Outcome::Failed;
+            break;
+        };
+        if let Err(message) = still_verified(s.dest_dir.join(&log.name), *hash).await {
+            error = Some(CatchupError::CopyFailed {
+                name: log.name.clone(),
+                message,
             });
             outcome = Outcome::Failed;
             break;

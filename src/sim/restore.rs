@@ -298,16 +298,14 @@ fn claim(conn: &Conn, db: &str) -> Option<Busy> {
 
 /// The exclusive-access checks shared by RESTORE LOG and RESTORE DATABASE.
 fn exclusive(conn: &Conn, db: &str) -> Result<Busy, Msg> {
-    let injected = conn
-        .shared
-        .mutate(|st| {
-            if st.faults.fail_restores_3101 > 0 {
-                st.faults.fail_restores_3101 -= 1;
-                true
-            } else {
-                false
-            }
-        })?;
+    let injected = conn.shared.mutate(|st| {
+        if st.faults.fail_restores_3101 > 0 {
+            st.faults.fail_restores_3101 -= 1;
+            true
+        } else {
+            false
+        }
+    })?;
     if injected {
         return Err(in_use());
     }
