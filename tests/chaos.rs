@@ -180,21 +180,26 @@ struct Chaos {
 }
 
 impl Chaos {
-    fn args(&self, accept_gap: bool) -> Vec<&'static str> {
-        let mut a = vec!["failover", "--yes", "--json", "-v"];
-        if accept_gap {
-            a.push("--accept-gap");
-        }
-        a
-    }
-
     fn spawn(&mut self, accept_gap: bool) -> (Child, String) {
         self.runs += 1;
         let name = format!("run{:02}", self.runs);
         let runs = self.w.dir.path().join("runs");
         self.seen.outputs.push(runs.join(format!("{name}.out")));
         self.seen.outputs.push(runs.join(format!("{name}.err")));
-        (self.w.spawn_logged(&self.args(accept_gap), &name), name)
+        // The report too: the password check reads every file the runs wrote.
+        let report = self.w.dir.path().join("report");
+        let mut args = vec![
+            "failover",
+            "--yes",
+            "--json",
+            "-v",
+            "--report",
+            report.to_str().unwrap(),
+        ];
+        if accept_gap {
+            args.push("--accept-gap");
+        }
+        (self.w.spawn_logged(&args, &name), name)
     }
 
     fn output(&self, name: &str) -> (String, String) {
