@@ -171,11 +171,12 @@ fn still_running_after(child: &mut Child, delay: Duration) -> bool {
 }
 
 struct Chaos {
+    /// First, so it is unmounted before the world's folder is removed (fields drop in order).
+    tmpfs: Option<Tmpfs>,
     w: World,
     rng: Rng,
     seen: Seen,
     runs: usize,
-    tmpfs: Option<Tmpfs>,
     violations: Vec<String>,
 }
 
