@@ -52,6 +52,11 @@ pub enum CatchupError {
          run with --pause-jobs, or remove log shipping first"
     )]
     JobsEnabled { db: String, jobs: String },
+    #[error(
+        "{name} changed while SQL Server restored it: the database may hold damaged log records. \
+         Do not bring it online: restore it again from the last full backup and the log chain"
+    )]
+    ChangedDuringRestore { name: String },
     #[error("the copy of {name} failed, so the chain stops before it: {message}")]
     CopyFailed { name: String, message: String },
     #[error(transparent)]
@@ -433,6 +438,21 @@ async fn run_paused(
                     last_lsn: log.last_lsn,
                     already_in,
                 })?;
+                // Read once more: bytes changed while the server read them are in the database.
+                if !already_in
+                    && still_verified(s.dest_dir.join(&log.name), *hash)
+                        .await
+                        .is_err()
+                {
+                    journal.append(Event::LogChangedDuringRestore {
+                        name: log.name.clone(),
+                    })?;
+                    error = Some(CatchupError::ChangedDuringRestore {
+                        name: log.name.clone(),
+                    });
+                    outcome = Outcome::Failed;
+                    break;
+                }
                 progress.timeline.end(
                     "apply",
                     &log.name,
