@@ -472,6 +472,11 @@ impl Chaos {
                 _ if error.contains("is damaged: SQL Server cannot read it") => {
                     return Some(End::Human("a log backup on the share is damaged".into()));
                 }
+                _ if error.contains("changed while SQL Server restored it") => {
+                    return Some(End::Human(
+                        "a copy changed while SQL Server restored it".into(),
+                    ));
+                }
                 _ if error.contains("no longer matches the hash") => {
                     return Some(End::Human(
                         "a copy is damaged and its source is gone".into(),
@@ -511,6 +516,8 @@ impl Chaos {
         let chat = w.chat_state();
         let history = st["history"].as_array().unwrap().clone();
         let done = *end == Some(End::Done);
+        let online = db["state"] == "ONLINE";
+        let changed = w.journal_events("log_changed_during_restore");
         let applied_ok: HashSet<String> = history
             .iter()
             .filter(|h| {
@@ -555,19 +562,32 @@ impl Chaos {
             }
             at = last;
             let n = name_of(Path::new(h["path"].as_str().unwrap()));
-            if !applied_ok.contains(&n) {
+            // Bytes changed under the server while it read them: no client can prevent it; the
+            // engine must notice and never bring the database online on top of them.
+            let noticed = !online && changed.iter().any(|e| e["name"] == n.as_str());
+            if !applied_ok.contains(&n) && !noticed {
                 v.push(format!(
                     "restored {n} with content that is not the primary's backup"
                 ));
             }
         }
 
-        // 3. ONLINE only with the whole chain (unless the operator accepted the gap).
-        let online = db["state"] == "ONLINE";
-        if online && at != w.prepared.final_lsn && !self.seen.accept_gap {
+        // 3. ONLINE only with the whole chain (unless the operator accepted the gap). The chain
+        // ends at the last log there is evidence of: a file on the share or in the copy folder,
+        // readable or not (a last log deleted before anyone copied it leaves no trace at all).
+        let chain_end = self
+            .seen
+            .last_lsn
+            .iter()
+            .filter(|(n, _)| {
+                w.spec.share_dir().join(n).exists() || w.spec.copy_dir().join(n).exists()
+            })
+            .map(|(_, l)| *l)
+            .max()
+            .unwrap_or(w.prepared.redo_lsn);
+        if online && at < chain_end && !self.seen.accept_gap {
             v.push(format!(
-                "ONLINE at {at} before the end of the chain {}",
-                w.prepared.final_lsn
+                "ONLINE at {at} before the end of the chain {chain_end}"
             ));
         }
 
