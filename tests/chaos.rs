@@ -929,3 +929,30 @@ fn a_backup_damaged_past_its_headers_stops_for_a_human_naming_it() {
     w.assert_history_is_one_chain(w.prepared.redo_lsn);
     assert_ne!(w.chat_state()["pools"][0]["state"], "FailedOver");
 }
+
+#[test]
+fn an_unreadable_last_log_stops_recovery_unless_the_gap_is_accepted() {
+    let w = World::new(8, 32 * KIB, |s| {
+        s.already_copied = 0;
+        s.already_applied = 1;
+    });
+    // The last log cut to a stub: no gap shows it is needed, only the file itself.
+    let logs = files(&w.spec.share_dir());
+    let last = logs.last().unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(last)
+        .unwrap()
+        .set_len(100)
+        .unwrap();
+    let out = w.run(&["failover", "--yes"]);
+    assert_eq!(out.status.code(), Some(3), "{}", common::stderr(&out));
+    let text = format!("{}{}", common::stdout(&out), common::stderr(&out));
+    assert!(text.contains("log backups that cannot be read"), "{text}");
+    assert!(text.contains(&name_of(last)), "{text}");
+    assert_eq!(w.database()["state"], "RESTORING");
+    let out = w.run(&["failover", "--yes", "--accept-gap"]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    assert_eq!(w.database()["state"], "ONLINE");
+    w.assert_history_is_one_chain(w.prepared.redo_lsn);
+}
