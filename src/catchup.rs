@@ -4,8 +4,8 @@
 //! each log of the chain, in LSN order, as soon as its file is verified, while later files copy.
 //! Wall time approaches max(copy, apply) rather than their sum.
 
-use std::collections::HashSet;
-use std::path::PathBuf;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -53,6 +53,11 @@ pub enum CatchupError {
          run with --pause-jobs, or remove log shipping first"
     )]
     JobsEnabled { db: String, jobs: String },
+    #[error(
+        "{name} changed while SQL Server restored it: the database may hold damaged log records. \
+         Do not bring it online: restore it again from the last full backup and the log chain"
+    )]
+    ChangedDuringRestore { name: String },
     #[error("the copy of {name} failed, so the chain stops before it: {message}")]
     CopyFailed { name: String, message: String },
     #[error(transparent)]
@@ -200,6 +205,69 @@ pub async fn restore_jobs(
     }
     journal.append(Event::JobsRestored)?;
     Ok(())
+}
+
+/// Verified copies ready to restore, with the hash they were verified with (None: log
+/// shipping's own copy that the manifest does not know; its headers were read by the planner).
+type Ready = HashMap<String, Option<blake3::Hash>>;
+
+/// Copies in place without a source on the share: ready when their content still has the
+/// manifest's hash (or the manifest does not know them); otherwise the reason they are not.
+fn check_orphan_copies(dest: &Path, names: Vec<String>) -> (Ready, HashMap<String, String>) {
+    let manifest = copy::manifest::Manifest::load(dest).ok();
+    let mut ready = HashMap::new();
+    let mut damaged = HashMap::new();
+    for name in names {
+        let Some(entry) = manifest.as_ref().and_then(|m| m.files.get(&name)) else {
+            ready.insert(name, None);
+            continue;
+        };
+        let path = dest.join(&name);
+        match std::fs::read(&path) {
+            Ok(bytes) if blake3::hash(&bytes).to_hex().as_str() == entry.blake3 => {
+                ready.insert(name, blake3::Hash::from_hex(&entry.blake3).ok());
+            }
+            Ok(_) => {
+                damaged.insert(
+                    name,
+                    format!(
+                        "{} no longer matches the hash recorded when it was verified, and its source is \
+                         gone from the share: restore it from another copy",
+                        path.display()
+                    ),
+                );
+            }
+            Err(e) => {
+                damaged.insert(name, format!("reading {}: {e}", path.display()));
+            }
+        }
+    }
+    (ready, damaged)
+}
+
+/// The copy still has the bytes it was verified with, read just before the server reads it: a
+/// copy changed after its verification (a stray writer, a bad sector) is never restored.
+async fn still_verified(path: PathBuf, hash: Option<blake3::Hash>) -> Result<(), String> {
+    let Some(want) = hash else {
+        return Ok(());
+    };
+    tokio::task::spawn_blocking(move || {
+        let mut h = blake3::Hasher::new();
+        h.update_reader(
+            std::fs::File::open(&path).map_err(|e| format!("reading {}: {e}", path.display()))?,
+        )
+        .map_err(|e| format!("reading {}: {e}", path.display()))?;
+        if h.finalize() == want {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} changed after it was verified; run again to copy it again",
+                path.display()
+            ))
+        }
+    })
+    .await
+    .expect("hashing thread")
 }
 
 /// Scans the share and the copy folder and plans from `redo`.
@@ -474,7 +542,7 @@ pub async fn copy_and_apply(
     }
 
     // The copy runs on its own threads and announces each verified file.
-    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<(String, blake3::Hash)>();
     let jobs = crate::cmd::copy::chain_jobs(plan);
     let copier = {
         let dest = s.dest_dir.clone();
@@ -483,18 +551,27 @@ pub async fn copy_and_apply(
         let cancel = cancel.clone();
         tokio::task::spawn_blocking(move || -> Result<CopyReport, copy::CopyError> {
             let announce = move |v: &copy::VerifiedFile| {
-                let _ = tx.send(v.name.clone());
+                let _ = tx.send((v.name.clone(), v.blake3));
             };
             copy::copy_files(&jobs, &dest, &opts, progress.as_ref(), &announce, &cancel)
         })
     };
 
-    let mut ready: HashSet<String> = plan
-        .to_apply
-        .iter()
-        .filter(|l| l.copied)
-        .map(|l| l.name.clone())
-        .collect();
+    // A copy in place whose source is still on the share waits for the copier's word (kept by
+    // the manifest, compared, or copied again): a copy damaged since an earlier run is never
+    // restored. A copy whose source is gone is checked against the manifest's hash, if any.
+    let (mut ready, damaged) = {
+        let dest = s.dest_dir.clone();
+        let orphans: Vec<String> = plan
+            .to_apply
+            .iter()
+            .filter(|l| l.copied && l.source.is_none())
+            .map(|l| l.name.clone())
+            .collect();
+        tokio::task::spawn_blocking(move || check_orphan_copies(&dest, orphans))
+            .await
+            .expect("hashing thread")
+    };
     let mut copy_done = false;
     let mut applied = Vec::new();
     let mut outcome = if plan.chain_broken() {
@@ -509,10 +586,10 @@ pub async fn copy_and_apply(
     );
 
     for log in &plan.to_apply {
-        while !ready.contains(&log.name) && !copy_done {
+        while !ready.contains_key(&log.name) && !copy_done {
             match rx.recv().await {
-                Some(name) => {
-                    ready.insert(name);
+                Some((name, hash)) => {
+                    ready.insert(name, Some(hash));
                 }
                 None => copy_done = true,
             }
@@ -521,10 +598,18 @@ pub async fn copy_and_apply(
             outcome = Outcome::Cancelled;
             break;
         }
-        if !ready.contains(&log.name) {
+        let Some(hash) = ready.get(&log.name) else {
             error = Some(CatchupError::CopyFailed {
                 name: log.name.clone(),
-                message: String::new(),
+                message: damaged.get(&log.name).cloned().unwrap_or_default(),
+            });
+            outcome = Outcome::Failed;
+            break;
+        };
+        if let Err(message) = still_verified(s.dest_dir.join(&log.name), *hash).await {
+            error = Some(CatchupError::CopyFailed {
+                name: log.name.clone(),
+                message,
             });
             outcome = Outcome::Failed;
             break;
@@ -550,6 +635,21 @@ pub async fn copy_and_apply(
                     last_lsn: log.last_lsn,
                     already_in,
                 })?;
+                // Read once more: bytes changed while the server read them are in the database.
+                if !already_in
+                    && still_verified(s.dest_dir.join(&log.name), *hash)
+                        .await
+                        .is_err()
+                {
+                    journal.append(Event::LogChangedDuringRestore {
+                        name: log.name.clone(),
+                    })?;
+                    error = Some(CatchupError::ChangedDuringRestore {
+                        name: log.name.clone(),
+                    });
+                    outcome = Outcome::Failed;
+                    break;
+                }
                 progress.timeline.end(
                     "apply",
                     &log.name,

@@ -38,6 +38,11 @@ pub enum Event {
         last_lsn: Lsn,
         already_in: bool,
     },
+    /// The copy of a log changed while SQL Server restored it: the database may hold damaged
+    /// log records, so it must not be brought online.
+    LogChangedDuringRestore {
+        name: String,
+    },
     StepStarted {
         step: String,
     },
@@ -207,6 +212,17 @@ impl Journal {
             }
         }
         paused
+    }
+
+    /// Logs whose copy changed while SQL Server restored them.
+    pub fn changed_during_restore(&self) -> Vec<String> {
+        self.records
+            .iter()
+            .filter_map(|r| match &r.event {
+                Event::LogChangedDuringRestore { name } => Some(name.clone()),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Whether a step finished in an earlier run.

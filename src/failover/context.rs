@@ -35,6 +35,12 @@ pub enum FailoverError {
          find the missing log backup, or pass --accept-gap to fail over without it (data loss)"
     )]
     ChainBroken { from: Lsn, to: Lsn, after: String },
+    #[error(
+        "log backups that cannot be read: {files}; one may be a log the database needs. Put a good \
+         copy of the primary's backup in its place (or remove the file if it is not one), or pass \
+         --accept-gap to fail over without it (data loss)"
+    )]
+    DamagedLogs { files: String },
     #[error("database {db}: {message}")]
     Database { db: String, message: String },
     #[error("interrupted; run the same command again to resume")]

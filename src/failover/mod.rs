@@ -146,7 +146,9 @@ pub async fn run(ctx: &mut Context) -> Report {
     let outcome = match &error {
         None if ctx.what_if => "what_if".to_string(),
         None => "done".to_string(),
-        Some(FailoverError::ChainBroken { .. }) => "chain_broken".to_string(),
+        Some(FailoverError::ChainBroken { .. } | FailoverError::DamagedLogs { .. }) => {
+            "chain_broken".to_string()
+        }
         Some(FailoverError::Cancelled) => "cancelled".to_string(),
         Some(_) => "failed".to_string(),
     };

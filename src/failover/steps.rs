@@ -7,7 +7,7 @@ use tracing::warn;
 use super::{Context, FailoverError, FinalState, Step};
 use crate::catchup::{self, Outcome};
 use crate::chat::{same_servers, PoolState};
-use crate::plan::Plan;
+use crate::plan::{Plan, SkipReason};
 use crate::sql::snapshot;
 use crate::sql::{server_path, Statement};
 
@@ -66,7 +66,34 @@ async fn plan(ctx: &mut Context) -> Result<Option<Plan>, FailoverError> {
     ))
 }
 
+/// Log backups on the share or in the copy folder that cannot be read: one may be a log the
+/// database needs (a damaged last log leaves no gap behind it to show that it is missing).
+fn damaged_logs(plan: &Plan) -> Vec<String> {
+    plan.skipped
+        .iter()
+        .filter(|s| matches!(s.reason, SkipReason::Unreadable | SkipReason::Incomplete))
+        .filter(|s| {
+            s.path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("trn"))
+        })
+        .map(|s| format!("{} ({})", s.path.display(), s.detail))
+        .collect()
+}
+
 fn refuse_gap(ctx: &Context, plan: &Plan) -> Result<(), FailoverError> {
+    let damaged = damaged_logs(plan);
+    if !damaged.is_empty() {
+        if !ctx.settings.accept_gap {
+            return Err(FailoverError::DamagedLogs {
+                files: damaged.join("; "),
+            });
+        }
+        warn!(
+            "--accept-gap: failing over without the logs that cannot be read: {}",
+            damaged.join("; ")
+        );
+    }
     match plan.gaps.first() {
         Some(g) if !ctx.settings.accept_gap => Err(FailoverError::ChainBroken {
             from: g.from_lsn,
@@ -120,14 +147,18 @@ pub async fn perform(ctx: &mut Context, step: Step) -> Result<String, FailoverEr
                 Outcome::ChainBroken if ctx.settings.accept_gap => {
                     Ok(format!("{detail}; chain broken, accepted"))
                 }
-                Outcome::ChainBroken => {
-                    let g = gap.expect("a broken chain has a gap");
-                    Err(FailoverError::ChainBroken {
+                Outcome::ChainBroken => match gap {
+                    Some(g) => Err(FailoverError::ChainBroken {
                         from: g.from_lsn,
                         to: g.to_lsn,
                         after: g.after,
-                    })
-                }
+                    }),
+                    // The server found the gap the headers did not show (4305): its words.
+                    None => Err(FailoverError::Database {
+                        db,
+                        message: error.unwrap_or_default(),
+                    }),
+                },
                 Outcome::Cancelled => Err(FailoverError::Cancelled),
                 Outcome::Failed => Err(FailoverError::Database {
                     db,
@@ -136,6 +167,18 @@ pub async fn perform(ctx: &mut Context, step: Step) -> Result<String, FailoverEr
             }
         }
         Step::Recover => {
+            let changed = ctx.journal.changed_during_restore();
+            if !changed.is_empty() {
+                return Err(FailoverError::Database {
+                    db,
+                    message: format!(
+                        "not brought online: {} changed while SQL Server restored it, so the database \
+                         may hold damaged log records; restore it again from the last full backup and \
+                         the log chain, then start with a new journal",
+                        changed.join(", ")
+                    ),
+                });
+            }
             // Never online while a log that could be applied is waiting, or a gap was not accepted.
             if let Some(p) = plan(ctx).await? {
                 if let Some(first) = p.to_apply.first() {

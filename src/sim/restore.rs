@@ -348,6 +348,7 @@ pub async fn recover(conn: &mut Conn, db: &str) -> Outcome {
     let r = conn.shared.mutate(|st| {
         if let Some(d) = st.db_mut(&name) {
             d.state = DbState::Online;
+            d.recovered_unix_ms = Some(super::state::unix_ms());
             d.redo_start_lsn = None;
             d.redo_start_fork_guid = None;
             d.standby_file = None;
@@ -478,7 +479,21 @@ pub async fn restore_log(conn: &mut Conn, db: &str, path: &str, opts: &RestoreOp
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
+    // What was restored, byte for byte (the structure check above does not see a flipped byte
+    // inside a page): tests compare it with the source backup.
+    let blake3 = {
+        let p = path.to_string();
+        tokio::task::spawn_blocking(move || {
+            std::fs::read(p)
+                .ok()
+                .map(|b| blake3::hash(&b).to_hex().to_string())
+        })
+        .await
+        .ok()
+        .flatten()
+    };
     let entry = HistoryEntry {
+        blake3,
         database: name.clone(),
         path: path.to_string(),
         backup_set_guid: h.backup_set_guid,

@@ -66,6 +66,9 @@ pub struct Database {
     /// A RESTORE LOG was cut off while it ran (client gone, simulator killed): the file it was
     /// restoring. The next RESTORE LOG without RESTART gets error 4319.
     pub interrupted: Option<String>,
+    /// Milliseconds since the Unix epoch when RESTORE WITH RECOVERY brought it ONLINE.
+    #[serde(default)]
+    pub recovered_unix_ms: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -143,6 +146,9 @@ pub struct HistoryEntry {
     /// Seconds since the Unix epoch when the restore finished.
     pub finished_unix: u64,
     pub pages: u64,
+    /// BLAKE3 of the file as the restore read it: tests compare it with the source backup.
+    #[serde(default)]
+    pub blake3: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -196,6 +202,14 @@ impl SimState {
             }
         }
     }
+}
+
+/// Milliseconds since the Unix epoch (0 if the clock is before it).
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 pub fn hash_password(salt: &str, password: &str) -> String {
@@ -309,6 +323,7 @@ impl Scenario {
                     redo_start_fork_guid: Some(self.fork_guid),
                     standby_file: None,
                     interrupted: None,
+                    recovered_unix_ms: None,
                 },
             ],
             log_shipping_secondary: Vec::new(),
@@ -376,6 +391,7 @@ fn sysdb(name: &str, id: i64) -> Database {
         redo_start_fork_guid: None,
         standby_file: None,
         interrupted: None,
+        recovered_unix_ms: None,
     }
 }
 

@@ -56,6 +56,17 @@ pub enum RestoreError {
         #[source]
         source: SqlError,
     },
+    #[error(
+        "log {name} (LSN {first} to {last}) is damaged: SQL Server cannot read it; put a good copy of \
+         the primary's backup in its place (share and copy folder), then run again"
+    )]
+    Damaged {
+        name: String,
+        first: Lsn,
+        last: Lsn,
+        #[source]
+        source: SqlError,
+    },
     #[error("the connection to SQL Server was lost {attempts} times restoring {name}; giving up")]
     Lost {
         name: String,
@@ -306,6 +317,15 @@ impl Restorer {
                         name: log.name.clone(),
                         redo,
                         first: log.first_lsn,
+                        source: err,
+                    });
+                }
+                // Running it again reads the same bytes: only a person can replace the file.
+                Some(errno::DAMAGED_MEDIA | errno::WRONG_MEDIA) => {
+                    return Err(RestoreError::Damaged {
+                        name: log.name.clone(),
+                        first: log.first_lsn,
+                        last: log.last_lsn,
                         source: err,
                     });
                 }

@@ -50,8 +50,20 @@ impl World {
 
     /// Starts (or restarts) the simulated secondary and rewrites the configuration's port.
     pub fn start_sim(&mut self) {
+        self.start_sim_on(0);
+    }
+
+    /// Restarts the simulator on the port it had, as a restarted SQL Server keeps its port.
+    pub fn restart_sim(&mut self) {
+        let port = self.port;
+        self.stop_sim();
+        self.start_sim_on(port);
+    }
+
+    pub fn start_sim_on(&mut self, port: u16) {
+        let listen = format!("127.0.0.1:{port}");
         let mut child = Command::new(logship())
-            .args(["sim", "--listen", "127.0.0.1:0", "--state"])
+            .args(["sim", "--listen", &listen, "--state"])
             .arg(self.spec.sim_dir())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -73,6 +85,32 @@ impl World {
             toml::to_string(&self.prepared.config).unwrap(),
         )
         .unwrap();
+    }
+
+    /// Stops the simulator, changes its saved state (faults, sessions), and starts it again.
+    pub fn edit_sim_state(&mut self, edit: impl FnOnce(&mut serde_json::Value)) {
+        let port = self.port;
+        self.stop_sim();
+        let path = self.spec.sim_dir().join("state.json");
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        edit(&mut v);
+        std::fs::write(&path, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+        self.start_sim_on(port);
+    }
+
+    /// Spawns the engine with stdout and stderr kept in `runs/NAME.out` and `runs/NAME.err`.
+    pub fn spawn_logged(&self, args: &[&str], name: &str) -> Child {
+        let runs = self.dir.path().join("runs");
+        std::fs::create_dir_all(&runs).unwrap();
+        let out = std::fs::File::create(runs.join(format!("{name}.out"))).unwrap();
+        let err = std::fs::File::create(runs.join(format!("{name}.err"))).unwrap();
+        self.command(args)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap()
     }
 
     pub fn stop_sim(&mut self) {

@@ -181,6 +181,7 @@ impl PoolHost {
             cmdlet: cmdlet.to_string(),
             target: target.to_string(),
             detail,
+            unix_ms: crate::sim::state::unix_ms(),
         });
     }
 

@@ -82,6 +82,10 @@ pub struct LogEntry {
     pub cmdlet: String,
     pub target: String,
     pub detail: serde_json::Value,
+    /// Milliseconds since the Unix epoch when the change took effect: tests compare it with the
+    /// simulated secondary's recovery time to prove the order across the two systems.
+    #[serde(default)]
+    pub unix_ms: u64,
 }
 
 impl ChatShellState {
