@@ -180,17 +180,24 @@ fn sigkill_at_random_points_then_rerun_finishes_once() {
         .unwrap_or(20261127);
     println!("seed {seed} (LOGSHIP_TEST_SEED to repeat)");
     let mut rng = Rng::new(seed);
+    // Kill points are drawn over the length of a whole run on this machine, measured first, so
+    // they land inside runs however loaded the machine is.
+    let calibrate = World::new(10, 32 * KIB, |s| s.restore_mib_per_s = Some(2.0));
+    let t0 = std::time::Instant::now();
+    assert!(calibrate.run(&["failover", "--yes"]).status.success());
+    let run_ms = (t0.elapsed().as_millis() as u64).max(200);
+    drop(calibrate);
     let mut killed = 0;
     for round in 0..20 {
         let w = World::new(10, 32 * KIB, |s| s.restore_mib_per_s = Some(2.0));
         let mut child = w.spawn(&["failover", "--yes"]);
-        let delay = Duration::from_millis(rng.below(1200));
+        let delay = Duration::from_millis(rng.below(run_ms));
         if kill_after(&mut child, delay) {
             killed += 1;
         }
         // A second kill inside the re-run, at another point, before the final run.
         let mut second = w.spawn(&["failover", "--yes"]);
-        kill_after(&mut second, Duration::from_millis(rng.below(600)));
+        kill_after(&mut second, Duration::from_millis(rng.below(run_ms / 2)));
         let out = w.run(&["failover", "--yes"]);
         assert!(
             out.status.success(),
