@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use common::{Rng, World};
+use common::{files, hash, name_of, Rng, World};
 use logship::lsn::Lsn;
 
 const KIB: u64 = 1024;
@@ -121,24 +121,6 @@ impl Drop for Tmpfs {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg(&self.0).status();
     }
-}
-
-fn hash(p: &Path) -> Option<String> {
-    std::fs::read(p)
-        .ok()
-        .map(|b| blake3::hash(&b).to_hex().to_string())
-}
-
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|r| r.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_default();
-    v.sort();
-    v
-}
-
-fn name_of(p: &Path) -> String {
-    p.file_name().unwrap().to_string_lossy().into_owned()
 }
 
 /// Waits for `child` up to `cap`; kills it past that. The exit code, None when killed or stuck.

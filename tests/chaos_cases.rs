@@ -8,27 +8,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::World;
+use common::{files, hash, name_of, World};
 
 const KIB: u64 = 1024;
-
-fn hash(p: &Path) -> Option<String> {
-    std::fs::read(p)
-        .ok()
-        .map(|b| blake3::hash(&b).to_hex().to_string())
-}
-
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|r| r.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_default();
-    v.sort();
-    v
-}
-
-fn name_of(p: &Path) -> String {
-    p.file_name().unwrap().to_string_lossy().into_owned()
-}
 
 /// The copy folder filled by `logship copy` (verified, in the manifest), and the chain's logs.
 fn copied_world() -> (World, Vec<PathBuf>) {

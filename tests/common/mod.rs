@@ -257,3 +257,23 @@ pub fn stderr(o: &Output) -> String {
 pub fn file_bytes(p: &Path) -> Vec<u8> {
     std::fs::read(p).unwrap_or_default()
 }
+
+/// BLAKE3 of a file's content, in hex; `None` when it cannot be read.
+pub fn hash(p: &Path) -> Option<String> {
+    std::fs::read(p)
+        .ok()
+        .map(|b| blake3::hash(&b).to_hex().to_string())
+}
+
+/// The entries of a folder, sorted; none when it cannot be listed.
+pub fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|r| r.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+pub fn name_of(p: &Path) -> String {
+    p.file_name().unwrap().to_string_lossy().into_owned()
+}
