@@ -629,7 +629,7 @@ pub async fn copy_and_apply(
         match restorer.restore_log(&target, &on_percent).await {
             Ok(how) => {
                 let already_in = how == Applied::AlreadyIn;
-                journal.append(Event::LogApplied {
+                journal.append_relaxed(Event::LogApplied {
                     name: log.name.clone(),
                     first_lsn: log.first_lsn,
                     last_lsn: log.last_lsn,

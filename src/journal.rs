@@ -178,6 +178,18 @@ impl Journal {
 
     /// Appends a record and makes it durable before returning.
     pub fn append(&mut self, event: Event) -> Result<(), JournalError> {
+        self.write(event, true)
+    }
+
+    /// Appends a record that restates what the server itself keeps durably (a log applied: the
+    /// database's redo LSN is the truth). It is written before the next change, so it survives
+    /// the engine being killed, but not fsynced: one fsync per log would tie every restore to the
+    /// copy's writeback on the same filesystem. The next [`Journal::append`] makes it durable.
+    pub fn append_relaxed(&mut self, event: Event) -> Result<(), JournalError> {
+        self.write(event, false)
+    }
+
+    fn write(&mut self, event: Event, durable: bool) -> Result<(), JournalError> {
         let rec = Record { at: now(), event };
         let mut line = serde_json::to_vec(&rec).expect("journal records serialize");
         line.push(b'\n');
@@ -187,7 +199,9 @@ impl Journal {
         };
         if let Some(file) = &mut self.file {
             file.write_all(&line).map_err(io)?;
-            file.sync_data().map_err(io)?;
+            if durable {
+                file.sync_data().map_err(io)?;
+            }
         }
         self.records.push(rec);
         Ok(())

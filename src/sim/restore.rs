@@ -569,11 +569,25 @@ async fn read_with_progress(conn: &mut Conn, path: &str, stats: u32) -> ReadEnd 
     };
     conn.set_request(Some(("RESTORE LOG".into(), 0.0)));
     let start = Instant::now();
-    let mut tick = tokio::time::interval(Duration::from_millis(20));
     let (mut actual, mut result, mut rx_open) = (0u64, None::<Result<(), ()>>, true);
     let mut next = stats.max(1);
     let mut stop = None;
     loop {
+        // Wake when the model reaches what has been read (at most every 20 ms), not on a fixed
+        // tick: a fixed 20 ms tick would add up to 20 ms to every throttled restore.
+        let wait = match rate {
+            Some(r) => {
+                let modeled = start.elapsed().as_secs_f64() * r;
+                let ahead = (actual as f64 - modeled) / r;
+                // Caught up with the read: the next progress event wakes the loop.
+                if ahead <= 0.0 {
+                    Duration::from_millis(20)
+                } else {
+                    Duration::from_secs_f64(ahead.clamp(0.000_5, 0.020))
+                }
+            }
+            None => Duration::from_millis(20),
+        };
         tokio::select! {
             ev = rx.recv(), if rx_open => match ev {
                 Some(d) => actual = actual.max(d.min(total)),
@@ -586,7 +600,7 @@ async fn read_with_progress(conn: &mut Conn, path: &str, stats: u32) -> ReadEnd 
                 }
                 result = Some(r);
             }
-            _ = tick.tick() => {}
+            _ = tokio::time::sleep(wait) => {}
             s = conn.stopped() => stop = Some(s),
         }
         if stop.is_none() {
