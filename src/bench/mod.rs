@@ -354,8 +354,8 @@ pub fn run(spec: &BenchSpec) -> Result<BenchReport, BenchError> {
             String::new()
         };
         notes.push(format!(
-            "apply-only costs {:.0} ms per log on top of the restore rate (the engine's journal \
-             fsync, the simulator's state fsync and progress tick, round trips){bound}",
+            "apply-only costs {:.0} ms per log on top of the restore rate (each copy hashed again \
+             before and after its restore, round trips, the simulator's state write){bound}",
             a.seconds_per_log * 1000.0,
         ));
     }
