@@ -79,11 +79,7 @@ fn a_gap_stops_the_chain_with_status_3_and_puts_the_jobs_back() {
         s.already_applied = 2;
     });
     // Remove the 8th log from the share: the chain stops after the 7th.
-    let mut logs: Vec<_> = std::fs::read_dir(w.spec.share_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    logs.sort();
+    let logs = common::files(&w.spec.share_dir());
     std::fs::remove_file(&logs[7]).unwrap();
     let out = w.run(&["catchup", "--pause-jobs"]);
     assert_eq!(
@@ -174,11 +170,7 @@ fn a_damaged_copy_is_not_restored() {
         s.already_applied = 0;
     });
     // A source file truncated on the share: the reader refuses it, the chain stops before it.
-    let mut logs: Vec<_> = std::fs::read_dir(w.spec.share_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    logs.sort();
+    let logs = common::files(&w.spec.share_dir());
     let bytes = std::fs::read(&logs[3]).unwrap();
     std::fs::write(&logs[3], &bytes[..bytes.len() / 2]).unwrap();
     let out = w.run(&["catchup", "--pause-jobs"]);
@@ -217,11 +209,7 @@ fn headers_the_native_reader_refuses_are_read_through_the_server() {
         s.already_copied = 2;
         s.already_applied = 2;
     });
-    let mut logs: Vec<_> = std::fs::read_dir(w.spec.share_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    logs.sort();
+    let logs = common::files(&w.spec.share_dir());
     set_major_version(&logs[5], 17);
     let native = std::process::Command::new(common::logship())
         .arg("headers")
