@@ -272,19 +272,35 @@ async fn still_verified(path: PathBuf, hash: Option<blake3::Hash>) -> Result<(),
 
 /// Scans the share and the copy folder and plans from `redo`.
 pub fn plan_now(s: &Settings, redo: Option<Lsn>) -> Plan {
-    let src = scan::scan(std::slice::from_ref(&s.source_dir));
-    let dst = if s.dest_dir.exists() {
-        scan::scan(std::slice::from_ref(&s.dest_dir))
-    } else {
-        Vec::new()
-    };
+    plan_folders(&s.database, redo, &s.source_dir, &s.dest_dir)
+}
+
+/// Scans the share and the copy folder and plans from `redo`.
+pub fn plan_folders(database: &str, redo: Option<Lsn>, source: &Path, dest: &Path) -> Plan {
+    let (src, dst) = scan::scan_share_and_copies(source, dest);
     plan::plan(&PlanInput {
-        database: &s.database,
+        database,
         redo_lsn: redo,
-        dest_dir: &s.dest_dir,
+        dest_dir: dest,
         source: &src,
         dest: &dst,
     })
+}
+
+/// The chain's files that the share has, in chain order: those already in the copy folder too,
+/// so the copy engine verifies them (the manifest, or a hash of both sides) before they are used.
+pub fn chain_jobs(p: &Plan) -> Vec<copy::CopyJob> {
+    p.to_apply
+        .iter()
+        .filter_map(|l| {
+            let source = l.source.clone()?;
+            Some(copy::CopyJob {
+                source,
+                name: l.name.clone(),
+                size: l.size,
+            })
+        })
+        .collect()
 }
 
 /// Scans and plans; files the native reader cannot read but the server may (compressed,
@@ -299,17 +315,9 @@ pub async fn plan_with_server_fallback(
 ) -> Result<Plan, CatchupError> {
     let (mut src, mut dst) = {
         let s = s.clone();
-        tokio::task::spawn_blocking(move || {
-            let src = scan::scan(std::slice::from_ref(&s.source_dir));
-            let dst = if s.dest_dir.exists() {
-                scan::scan(std::slice::from_ref(&s.dest_dir))
-            } else {
-                Vec::new()
-            };
-            (src, dst)
-        })
-        .await
-        .expect("scan thread")
+        tokio::task::spawn_blocking(move || scan::scan_share_and_copies(&s.source_dir, &s.dest_dir))
+            .await
+            .expect("scan thread")
     };
     let server_only: Vec<usize> = (0..src.len())
         .filter(|&i| src[i].kind == scan::FileKind::Backup)
@@ -543,7 +551,7 @@ pub async fn copy_and_apply(
 
     // The copy runs on its own threads and announces each verified file.
     let (tx, mut rx) = mpsc::unbounded_channel::<(String, blake3::Hash)>();
-    let jobs = crate::cmd::copy::chain_jobs(plan);
+    let jobs = chain_jobs(plan);
     let copier = {
         let dest = s.dest_dir.clone();
         let opts = s.copy.clone();

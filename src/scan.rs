@@ -7,13 +7,10 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::backup::{self, BackupHeader, ReadError, ReadErrorKind};
+pub use crate::copy::{MANIFEST_NAME, PART_SUFFIX};
 
-/// The manifest the copy engine keeps in the copy folder.
-pub const MANIFEST_NAME: &str = ".logship-manifest.json";
 /// The journal's default name, in the copy folder.
 pub const JOURNAL_NAME: &str = ".logship-journal.jsonl";
-/// The suffix of the copy engine's temporary files (`.NAME.logship-part`).
-pub const PART_SUFFIX: &str = ".logship-part";
 
 /// What a file found in a folder is, by its name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -118,6 +115,17 @@ pub fn scan(paths: &[PathBuf]) -> Vec<ScannedFile> {
         .collect();
     out.sort_by(|a, b| a.path.cmp(&b.path));
     out
+}
+
+/// Scans the primary's share and the copy folder; a copy folder that does not exist yet is empty.
+pub fn scan_share_and_copies(source: &Path, dest: &Path) -> (Vec<ScannedFile>, Vec<ScannedFile>) {
+    let src = scan(&[source.to_path_buf()]);
+    let dst = if dest.exists() {
+        scan(&[dest.to_path_buf()])
+    } else {
+        Vec::new()
+    };
+    (src, dst)
 }
 
 /// Reads one file; `None` when it vanished before it could be opened.

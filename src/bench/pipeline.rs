@@ -216,7 +216,7 @@ fn copy_only(world: &World, dest: &Path) -> Result<f64, BenchError> {
     let t = Instant::now();
     let settings = world.settings(dest);
     let plan = catchup::plan_now(&settings, Some(world.redo));
-    let jobs = crate::cmd::copy::chain_jobs(&plan);
+    let jobs = catchup::chain_jobs(&plan);
     let r = copy_files(
         &jobs,
         dest,

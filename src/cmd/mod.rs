@@ -2,7 +2,7 @@
 
 mod bench;
 mod catchup;
-pub(crate) mod copy;
+mod copy;
 mod drill;
 pub(crate) mod failover;
 mod gen_share;

@@ -7,15 +7,14 @@ use super::{usage, Status};
 use crate::bench::rates::{self, Estimate};
 use crate::cli::{GlobalArgs, PlanArgs};
 use crate::lsn::Lsn;
-use crate::plan::{self, Plan, PlanInput};
-use crate::scan;
+use crate::plan::Plan;
 
 pub fn run(_g: &GlobalArgs, a: &PlanArgs) -> anyhow::Result<Status> {
     let (source, dest, database, redo) = match &a.config {
         Some(path) => from_config(path)?,
         None => from_flags(a)?,
     };
-    let p = plan_dirs(&database, redo, &source, &dest);
+    let p = crate::catchup::plan_folders(&database, redo, &source, &dest);
     let estimate = estimate_for(&p);
     print_plan(&p, &estimate, a.json)?;
     Ok(if p.chain_broken() {
@@ -81,28 +80,6 @@ fn from_flags(a: &PlanArgs) -> anyhow::Result<(PathBuf, PathBuf, String, Option<
         None => None,
     };
     Ok((source, dest, database, redo))
-}
-
-/// Scans the share and the copy folder and plans. A missing copy folder is an empty one.
-pub fn plan_dirs(
-    database: &str,
-    redo: Option<Lsn>,
-    source: &std::path::Path,
-    dest: &std::path::Path,
-) -> Plan {
-    let src = scan::scan(&[source.to_path_buf()]);
-    let dst = if dest.exists() {
-        scan::scan(&[dest.to_path_buf()])
-    } else {
-        Vec::new()
-    };
-    plan::plan(&PlanInput {
-        database,
-        redo_lsn: redo,
-        dest_dir: dest,
-        source: &src,
-        dest: &dst,
-    })
 }
 
 /// The catch-up estimate from the rates the last `logship bench` saved, or why there is none.
