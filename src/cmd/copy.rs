@@ -1,30 +1,26 @@
 //! `logship copy`: pick the candidates, run the copy engine with a progress display, print the
 //! summary (text or `--json`), exit 1 if any file failed.
 
-use std::io::IsTerminal;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use crate::cli::{CopyArgs, GlobalArgs};
-use crate::config::{format_size, parse_size};
+use crate::config::parse_size;
 use crate::copy::{
-    check_dest, copy_files, is_backup_name, CopyError, CopyJob, CopyOptions, CopyProgress,
-    CopyReport, RateMeter, VerifiedFile, VerifyMode, DEFAULT_BUFFER, DEFAULT_WORKERS,
+    check_dest, copy_files, is_backup_name, CopyError, CopyJob, CopyOptions, CopyReport,
+    VerifiedFile, VerifyMode, DEFAULT_BUFFER, DEFAULT_WORKERS,
 };
 use crate::plan::{self, PlanInput};
+use crate::progress::Progress;
 use crate::scan::{self, FileKind};
 
 use super::{usage, Status};
 
 /// Test knob: milliseconds to pause after each buffer, so tests can interrupt a copy midway.
 pub const THROTTLE_ENV: &str = "LOGSHIP_COPY_THROTTLE_MS";
-/// How often the log-line progress speaks when stderr is not a terminal.
-const LOG_EVERY: Duration = Duration::from_secs(5);
 
 pub fn run(g: &GlobalArgs, a: &CopyArgs) -> anyhow::Result<Status> {
     let opts = options(a)?;
@@ -43,18 +39,17 @@ pub fn run(g: &GlobalArgs, a: &CopyArgs) -> anyhow::Result<Status> {
     }
     let jobs = candidates(a)?;
     tracing::debug!(files = jobs.len(), all = a.all, database = ?a.database, "candidates");
-    let progress: Box<dyn CopyProgress> =
-        if !g.no_progress && !g.quiet && std::io::stderr().is_terminal() {
-            Box::new(BarProgress::new())
-        } else {
-            Box::new(LogProgress::new())
-        };
+    let progress = if g.quiet {
+        Progress::hidden()
+    } else {
+        Progress::copy_only(!g.no_progress)
+    };
     let cancel = AtomicBool::new(false);
     let report = copy_files(
         &jobs,
         &a.dest,
         &opts,
-        progress.as_ref(),
+        &progress,
         &|_: &VerifiedFile| {},
         &cancel,
     )
@@ -146,22 +141,7 @@ fn candidates(a: &CopyArgs) -> anyhow::Result<Vec<CopyJob>> {
             g.from_lsn
         );
     }
-    Ok(chain_jobs(&p))
-}
-
-/// The chain's files that the share has, in chain order: those already in the copy folder too,
-/// so the copy engine verifies them (the manifest, or a hash of both sides) before they are used.
-pub fn chain_jobs(p: &plan::Plan) -> Vec<CopyJob> {
-    p.to_apply
-        .iter()
-        .filter_map(|l| {
-            l.source.as_ref().map(|s| CopyJob {
-                source: s.clone(),
-                name: l.name.clone(),
-                size: l.size,
-            })
-        })
-        .collect()
+    Ok(crate::catchup::chain_jobs(&p))
 }
 
 /// The one database whose backups the share holds, when `--database` is not given.
@@ -280,118 +260,5 @@ fn print_summary(r: &CopyReport) {
     }
     if let Some(e) = &r.disk_fallback {
         eprintln!("logship: {e}");
-    }
-}
-
-/// indicatif bar on a terminal: bytes, throughput, ETA, files.
-struct BarProgress {
-    bar: ProgressBar,
-    files: AtomicU64,
-    total: AtomicU64,
-}
-
-impl BarProgress {
-    fn new() -> Self {
-        let bar = ProgressBar::new(0);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{elapsed_precise} [{wide_bar}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
-            )
-            .expect("a valid template"),
-        );
-        BarProgress {
-            bar,
-            files: AtomicU64::new(0),
-            total: AtomicU64::new(0),
-        }
-    }
-}
-
-impl CopyProgress for BarProgress {
-    fn begin(&self, files: u64, bytes: u64) {
-        self.total.store(files, Ordering::Relaxed);
-        self.bar.set_length(bytes);
-        self.bar.set_message(format!("0/{files} files"));
-    }
-    fn bytes(&self, n: u64) {
-        self.bar.inc(n);
-    }
-    fn file_done(&self, _name: &str, _ok: bool) {
-        let done = self.files.fetch_add(1, Ordering::Relaxed) + 1;
-        self.bar.set_message(format!(
-            "{done}/{} files",
-            self.total.load(Ordering::Relaxed)
-        ));
-    }
-    fn end(&self) {
-        self.bar.finish_and_clear();
-    }
-}
-
-/// Periodic tracing lines when stderr is not a terminal (logs, CI, services).
-struct LogProgress {
-    state: Mutex<LogState>,
-}
-
-struct LogState {
-    start: Instant,
-    last: Instant,
-    meter: RateMeter,
-    files: u64,
-    files_done: u64,
-}
-
-impl LogProgress {
-    fn new() -> Self {
-        let now = Instant::now();
-        LogProgress {
-            state: Mutex::new(LogState {
-                start: now,
-                last: now,
-                meter: RateMeter::default(),
-                files: 0,
-                files_done: 0,
-            }),
-        }
-    }
-
-    fn maybe_log(st: &mut LogState, force: bool) {
-        let now = Instant::now();
-        if !force && now.duration_since(st.last) < LOG_EVERY {
-            return;
-        }
-        st.last = now;
-        let el = now.duration_since(st.start);
-        let eta = st
-            .meter
-            .eta(el)
-            .map(|d| format!("{} s", d.as_secs()))
-            .unwrap_or_else(|| "?".into());
-        tracing::info!(
-            "copy: {}/{} files, {}/{}, {:.0} MiB/s, ETA {eta}",
-            st.files_done,
-            st.files,
-            format_size(st.meter.done_bytes),
-            format_size(st.meter.total_bytes),
-            st.meter.rate(el) / (1024.0 * 1024.0)
-        );
-    }
-}
-
-impl CopyProgress for LogProgress {
-    fn begin(&self, files: u64, bytes: u64) {
-        let mut st = self.state.lock().unwrap();
-        st.files = files;
-        st.meter.total_bytes = bytes;
-    }
-    fn bytes(&self, n: u64) {
-        let mut st = self.state.lock().unwrap();
-        st.meter.done_bytes += n;
-        Self::maybe_log(&mut st, false);
-    }
-    fn file_done(&self, _name: &str, _ok: bool) {
-        let mut st = self.state.lock().unwrap();
-        st.files_done += 1;
-        Self::maybe_log(&mut st, false);
     }
 }
