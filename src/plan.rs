@@ -106,6 +106,19 @@ pub struct Gap {
     pub after: String,
 }
 
+impl std::fmt::Display for Gap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "GAP: no log covers LSN {} (after {}); the next log, {}, starts at {}",
+            self.from_lsn,
+            self.before.as_deref().unwrap_or("the database's redo LSN"),
+            self.after,
+            self.to_lsn
+        )
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Plan {
     pub database: String,

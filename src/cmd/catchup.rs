@@ -103,14 +103,7 @@ fn print_summary(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
         writeln!(out, "  copy failed: {f}")?;
     }
     for g in &r.gaps {
-        writeln!(
-            out,
-            "  GAP: no log covers LSN {} after {}; the next log, {}, starts at {}",
-            g.from_lsn,
-            g.before.as_deref().unwrap_or("the database's redo LSN"),
-            g.after,
-            g.to_lsn
-        )?;
+        writeln!(out, "  {g}")?;
     }
     if let Some(e) = &r.error {
         writeln!(out, "  error: {e}")?;

@@ -150,14 +150,7 @@ pub fn print_plan(p: &Plan, estimate: &Result<Estimate, String>, json: bool) -> 
         )?;
     }
     for g in &p.gaps {
-        writeln!(
-            out,
-            "GAP: no log covers LSN {} (after {}); the next log, {}, starts at {}",
-            g.from_lsn,
-            g.before.as_deref().unwrap_or("the database's redo LSN"),
-            g.after,
-            g.to_lsn
-        )?;
+        writeln!(out, "{g}")?;
     }
     if let Some(f) = p.final_lsn {
         writeln!(out, "final LSN {f}")?;
