@@ -15,6 +15,7 @@ use tracing::{info, warn};
 
 use crate::backup::BackupHeader;
 use crate::copy::{self, CopyOptions, CopyReport};
+use crate::custody;
 use crate::journal::{Event, Journal, JournalError};
 use crate::lsn::Lsn;
 use crate::plan::{self, Gap, Plan, PlanInput};
@@ -207,9 +208,16 @@ pub async fn restore_jobs(
     Ok(())
 }
 
-/// Verified copies ready to restore, with the hash they were verified with (None: log
-/// shipping's own copy that the manifest does not know; its headers were read by the planner).
-type Ready = HashMap<String, Option<blake3::Hash>>;
+/// Verified copies ready to restore, with the hash they were verified with and the copy engine's
+/// stamp if it has one (None: log shipping's own copy that the manifest does not know; its
+/// headers were read by the planner).
+type Ready = HashMap<String, Option<Vouched>>;
+
+#[derive(Clone, Copy)]
+struct Vouched {
+    hash: blake3::Hash,
+    stamp: Option<custody::Stamp>,
+}
 
 /// Copies in place without a source on the share: ready when their content still has the
 /// manifest's hash (or the manifest does not know them); otherwise the reason they are not.
@@ -225,7 +233,8 @@ fn check_orphan_copies(dest: &Path, names: Vec<String>) -> (Ready, HashMap<Strin
         let path = dest.join(&name);
         match std::fs::read(&path) {
             Ok(bytes) if blake3::hash(&bytes).to_hex().as_str() == entry.blake3 => {
-                ready.insert(name, blake3::Hash::from_hex(&entry.blake3).ok());
+                let hash = blake3::Hash::from_hex(&entry.blake3).ok();
+                ready.insert(name, hash.map(|hash| Vouched { hash, stamp: None }));
             }
             Ok(_) => {
                 damaged.insert(
@@ -245,30 +254,8 @@ fn check_orphan_copies(dest: &Path, names: Vec<String>) -> (Ready, HashMap<Strin
     (ready, damaged)
 }
 
-/// The copy still has the bytes it was verified with, read just before the server reads it: a
-/// copy changed after its verification (a stray writer, a bad sector) is never restored.
-async fn still_verified(path: PathBuf, hash: Option<blake3::Hash>) -> Result<(), String> {
-    let Some(want) = hash else {
-        return Ok(());
-    };
-    tokio::task::spawn_blocking(move || {
-        let mut h = blake3::Hasher::new();
-        h.update_reader(
-            std::fs::File::open(&path).map_err(|e| format!("reading {}: {e}", path.display()))?,
-        )
-        .map_err(|e| format!("reading {}: {e}", path.display()))?;
-        if h.finalize() == want {
-            Ok(())
-        } else {
-            Err(format!(
-                "{} changed after it was verified; run again to copy it again",
-                path.display()
-            ))
-        }
-    })
-    .await
-    .expect("hashing thread")
-}
+/// The check before a restore, running on a blocking thread: the stamp to compare after it.
+type Check = tokio::task::JoinHandle<Result<Option<custody::Stamp>, String>>;
 
 /// Scans the share and the copy folder and plans from `redo`.
 pub fn plan_now(s: &Settings, redo: Option<Lsn>) -> Plan {
@@ -550,16 +537,23 @@ pub async fn copy_and_apply(
     }
 
     // The copy runs on its own threads and announces each verified file.
-    let (tx, mut rx) = mpsc::unbounded_channel::<(String, blake3::Hash)>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<(String, Vouched)>();
     let jobs = chain_jobs(plan);
     let copier = {
         let dest = s.dest_dir.clone();
-        let opts = s.copy.clone();
+        let opts = CopyOptions {
+            low_priority: true,
+            ..s.copy.clone()
+        };
         let progress = progress.clone();
         let cancel = cancel.clone();
         tokio::task::spawn_blocking(move || -> Result<CopyReport, copy::CopyError> {
             let announce = move |v: &copy::VerifiedFile| {
-                let _ = tx.send((v.name.clone(), v.blake3));
+                let vouched = Vouched {
+                    hash: v.blake3,
+                    stamp: v.stamp,
+                };
+                let _ = tx.send((v.name.clone(), vouched));
             };
             copy::copy_files(&jobs, &dest, &opts, progress.as_ref(), &announce, &cancel)
         })
@@ -593,11 +587,21 @@ pub async fn copy_and_apply(
         plan.to_apply.iter().map(|l| l.size).sum(),
     );
 
-    for log in &plan.to_apply {
+    // The read that proves a copy before its restore runs for the next log while the server
+    // restores this one; after a restore, the file's stamp shows nothing wrote to it since.
+    let mut prefetch: Option<(String, Check)> = None;
+    let start_check = |name: &str, vouched: Option<Vouched>| -> Check {
+        let path = s.dest_dir.join(name);
+        tokio::task::spawn_blocking(move || match vouched {
+            Some(v) => custody::check_before_vouched(&path, &v.hash, v.stamp),
+            None => Ok(None),
+        })
+    };
+    for (i, log) in plan.to_apply.iter().enumerate() {
         while !ready.contains_key(&log.name) && !copy_done {
             match rx.recv().await {
-                Some((name, hash)) => {
-                    ready.insert(name, Some(hash));
+                Some((name, vouched)) => {
+                    ready.insert(name, Some(vouched));
                 }
                 None => copy_done = true,
             }
@@ -606,7 +610,7 @@ pub async fn copy_and_apply(
             outcome = Outcome::Cancelled;
             break;
         }
-        let Some(hash) = ready.get(&log.name) else {
+        let Some(hash) = ready.get(&log.name).copied() else {
             error = Some(CatchupError::CopyFailed {
                 name: log.name.clone(),
                 message: damaged.get(&log.name).cloned().unwrap_or_default(),
@@ -614,14 +618,30 @@ pub async fn copy_and_apply(
             outcome = Outcome::Failed;
             break;
         };
-        if let Err(message) = still_verified(s.dest_dir.join(&log.name), *hash).await {
-            error = Some(CatchupError::CopyFailed {
-                name: log.name.clone(),
-                message,
-            });
-            outcome = Outcome::Failed;
-            break;
-        }
+        let checked = match prefetch.take() {
+            Some((name, task)) if name == log.name => task.await,
+            _ => start_check(&log.name, hash).await,
+        };
+        let stamp = match checked.expect("hashing thread") {
+            Ok(stamp) => stamp,
+            Err(message) => {
+                error = Some(CatchupError::CopyFailed {
+                    name: log.name.clone(),
+                    message,
+                });
+                outcome = Outcome::Failed;
+                break;
+            }
+        };
+        let next = plan.to_apply.get(i + 1);
+        let prefetch_next = |ready: &Ready, prefetch: &mut Option<(String, Check)>| {
+            if let (None, Some(n)) = (prefetch.as_ref(), next) {
+                if let Some(h) = ready.get(&n.name) {
+                    *prefetch = Some((n.name.clone(), start_check(&n.name, *h)));
+                }
+            }
+        };
+        prefetch_next(&ready, &mut prefetch);
         let target = LogToRestore {
             name: log.name.clone(),
             path_on_server: server_path(&s.dest_on_server, &log.name),
@@ -634,7 +654,23 @@ pub async fn copy_and_apply(
         let on_percent: ProgressFn = Arc::new(move |p| report_to.apply_percent(&name, p));
         progress.timeline.start("apply", &log.name);
         let t0 = progress.timeline.now();
-        match restorer.restore_log(&target, &on_percent).await {
+        let restored = {
+            let restore = restorer.restore_log(&target, &on_percent);
+            tokio::pin!(restore);
+            loop {
+                tokio::select! {
+                    r = &mut restore => break r,
+                    got = rx.recv(), if !copy_done => match got {
+                        Some((name, vouched)) => {
+                            ready.insert(name, Some(vouched));
+                            prefetch_next(&ready, &mut prefetch);
+                        }
+                        None => copy_done = true,
+                    },
+                }
+            }
+        };
+        match restored {
             Ok(how) => {
                 let already_in = how == Applied::AlreadyIn;
                 journal.append_relaxed(Event::LogApplied {
@@ -643,12 +679,19 @@ pub async fn copy_and_apply(
                     last_lsn: log.last_lsn,
                     already_in,
                 })?;
-                // Read once more: bytes changed while the server read them are in the database.
-                if !already_in
-                    && still_verified(s.dest_dir.join(&log.name), *hash)
+                // Bytes changed while the server read them are in the database.
+                let changed = match (already_in, hash) {
+                    (false, Some(v)) => {
+                        let path = s.dest_dir.join(&log.name);
+                        !tokio::task::spawn_blocking(move || {
+                            custody::unchanged_since(&path, stamp, &v.hash)
+                        })
                         .await
-                        .is_err()
-                {
+                        .expect("hashing thread")
+                    }
+                    _ => false,
+                };
+                if changed {
                     journal.append(Event::LogChangedDuringRestore {
                         name: log.name.clone(),
                     })?;

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod copy;
+pub mod custody;
 pub mod drill;
 pub mod failover;
 pub mod journal;

@@ -192,6 +192,7 @@ fn options(a: &CopyArgs) -> anyhow::Result<CopyOptions> {
         retries: a.retries,
         throttle,
         fsync: true,
+        low_priority: false,
     })
 }
 

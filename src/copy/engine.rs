@@ -110,6 +110,9 @@ pub fn copy_files(
         let handles: Vec<_> = (0..workers)
             .map(|_| {
                 s.spawn(|| {
+                    if opts.low_priority {
+                        lower_thread_priority();
+                    }
                     let mut pool = Vec::new();
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
@@ -205,6 +208,17 @@ impl<E: std::error::Error> SourceChain for E {
     }
 }
 
+/// Lowers the calling thread's CPU priority; threads it starts later (a large file's reader)
+/// inherit it. Best effort: the copy is as correct at any priority.
+fn lower_thread_priority() {
+    // On Linux, PRIO_PROCESS with a thread id changes that thread only; elsewhere it would change
+    // the whole process, the applier too, so it is left alone there.
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 10) {
+        debug!("could not lower the copy worker's priority: {e}");
+    }
+}
+
 fn valid_name(name: &str) -> bool {
     !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0'])
 }
@@ -235,6 +249,7 @@ fn process(sh: &Shared, job: &CopyJob, pool: &mut Vec<Vec<u8>>) {
                     size: e.size,
                     blake3: hash,
                     by: None,
+                    stamp: None,
                 };
                 sh.progress.bytes(job.size);
                 sh.report.lock().unwrap().skipped.push(vf.clone());
@@ -299,6 +314,7 @@ fn hash_both(
         size: sn,
         blake3: sh_,
         by: Some(VerifiedBy::Compared),
+        stamp: None,
     }))
 }
 
@@ -472,6 +488,13 @@ fn copy_to_part(
     if after.len() != before.len() || after.modified().ok() != before.modified().ok() {
         return Err(changed("modified while it was read".into()));
     }
+    // The copy keeps the source's mtime. Once that is older than a timestamp tick, any later
+    // write to the copy moves its mtime away from it: the stamp taken after the rename then
+    // vouches for the content the verification reads below.
+    let old_mtime = before
+        .modified()
+        .ok()
+        .filter(|t| t.elapsed().is_ok_and(|age| age >= crate::custody::SETTLE));
     if let Ok(t) = before.modified() {
         out.set_modified(t).map_err(write_err)?;
     }
@@ -495,12 +518,17 @@ fn copy_to_part(
             })?;
     }
     debug!(mode = %sh.opts.verify, "verified");
+    let read_back = matches!(by, VerifiedBy::Reread | VerifiedBy::Disk);
+    let stamp = (read_back && old_mtime.is_some())
+        .then(|| crate::custody::stamp_now(&fin))
+        .flatten();
     Ok(VerifiedFile {
         name: job.name.clone(),
         path: fin,
         size: n,
         blake3: hash,
         by: Some(by),
+        stamp,
     })
 }
 

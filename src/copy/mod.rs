@@ -141,6 +141,10 @@ pub struct CopyOptions {
     /// can show the engine's own speed apart from the device's write-back; `disk` verification
     /// then re-reads from the cache (pages are still dirty, so they cannot be dropped).
     pub fsync: bool,
+    /// Run the workers at a lower CPU priority (Linux: nice 10 on their threads). Catch-up sets
+    /// it: the restore is the critical path, so the server's restore and the applier's checks
+    /// get the CPU first and the copy takes the rest (all of it while the applier waits).
+    pub low_priority: bool,
 }
 
 /// Workers when none is asked for; chosen from `cargo bench --bench copy` (see the README).
@@ -157,6 +161,7 @@ impl Default for CopyOptions {
             retries: 2,
             throttle: None,
             fsync: true,
+            low_priority: false,
         }
     }
 }
@@ -171,6 +176,10 @@ pub struct VerifiedFile {
     pub blake3: blake3::Hash,
     /// `None`: it was already verified by an earlier run (the manifest says so).
     pub by: Option<VerifiedBy>,
+    /// Set when this run read the copy back and its content cannot have changed since without
+    /// this stamp changing (see [`crate::custody`]): a consumer compares stamps instead of
+    /// hashing the file again. `None`: hash it before trusting it.
+    pub stamp: Option<crate::custody::Stamp>,
 }
 
 /// A job that ended without a verified file.
