@@ -18,8 +18,8 @@ use crate::lsn::Lsn;
 
 pub use date::MtfDate;
 pub use reader::{
-    check_whole, read_file, read_headers, read_headers_any_version, ReadError, ReadErrorKind,
-    KNOWN_MAJORS,
+    check_whole, check_whole_hashed, read_file, read_headers, read_headers_any_version, ReadError,
+    ReadErrorKind, KNOWN_MAJORS,
 };
 
 /// `BackupType` of `RESTORE HEADERONLY`, from the SCIN type letter.

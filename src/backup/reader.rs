@@ -159,7 +159,44 @@ pub fn check_whole(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Vec<BackupHeader>, ReadError> {
     let f = std::fs::File::open(path).map_err(|e| io_error(path, e))?;
-    let len = f.metadata().map_err(|e| io_error(path, e))?.len();
+    check_whole_from(f, path, progress)
+}
+
+/// [`check_whole`], and the BLAKE3 of every byte it read, from the same single pass: what a
+/// restore read, without reading the file a second time.
+pub fn check_whole_hashed(
+    path: &Path,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<(Vec<BackupHeader>, blake3::Hash), ReadError> {
+    let f = std::fs::File::open(path).map_err(|e| io_error(path, e))?;
+    let mut hashing = Hashing {
+        inner: f,
+        hasher: blake3::Hasher::new(),
+    };
+    let headers = check_whole_from(&mut hashing, path, progress)?;
+    Ok((headers, hashing.hasher.finalize()))
+}
+
+/// A reader that hashes what passes through it.
+struct Hashing<R> {
+    inner: R,
+    hasher: blake3::Hasher,
+}
+
+impl<R: std::io::Read> std::io::Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+fn check_whole_from<R: std::io::Read + HasLen>(
+    f: R,
+    path: &Path,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Vec<BackupHeader>, ReadError> {
+    let len = f.byte_len().map_err(|e| io_error(path, e))?;
     let mut src = Sequential::new(f, len, progress);
     let headers = walk(&mut src, path, true)?;
     let extra = src.drain().map_err(|e| io_error(path, e))?;
@@ -174,6 +211,23 @@ pub fn check_whole(
         });
     }
     Ok(headers)
+}
+
+/// The length of an open file, through any reader wrapped around it.
+trait HasLen {
+    fn byte_len(&self) -> std::io::Result<u64>;
+}
+
+impl HasLen for std::fs::File {
+    fn byte_len(&self) -> std::io::Result<u64> {
+        Ok(self.metadata()?.len())
+    }
+}
+
+impl<R: HasLen> HasLen for &mut Hashing<R> {
+    fn byte_len(&self) -> std::io::Result<u64> {
+        self.inner.byte_len()
+    }
 }
 
 fn io_error(path: &Path, e: std::io::Error) -> ReadError {

@@ -6,15 +6,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::backup::{self, BackupHeader, ReadError, ReadErrorKind};
 
-/// Reads and checks all of `path`, calling `progress(done, total)` as it goes. Once `cancel` is
-/// set, progress is no longer reported (the throttle in it stops waiting) and the result is an
-/// error: the restore is being abandoned.
+/// Reads and checks all of `path`, calling `progress(done, total)` as it goes, and returns the
+/// BLAKE3 of the bytes it read (what was restored). Once `cancel` is set, progress is no longer
+/// reported (the throttle in it stops waiting) and the result is an error: the restore is being
+/// abandoned.
 pub fn read_whole(
     path: &Path,
     progress: &mut dyn FnMut(u64, u64),
     cancel: &AtomicBool,
-) -> Result<Vec<BackupHeader>, ReadError> {
-    let r = backup::check_whole(path, &mut |done, total| {
+) -> Result<(Vec<BackupHeader>, blake3::Hash), ReadError> {
+    let r = backup::check_whole_hashed(path, &mut |done, total| {
         if !cancel.load(Ordering::Relaxed) {
             progress(done, total)
         }

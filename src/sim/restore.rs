@@ -444,7 +444,7 @@ pub async fn restore_log(conn: &mut Conn, db: &str, path: &str, opts: &RestoreOp
         return fail(m);
     }
     let started = Instant::now();
-    let read = read_with_progress(conn, path, opts.stats.unwrap_or(0)).await;
+    let read = read_with_progress(conn, path, opts.stats.unwrap_or(0), started).await;
     let rollback = |conn: &Conn| {
         let _ = conn.shared.mutate(|st| {
             if let Some(d) = st.db_mut(&name) {
@@ -452,8 +452,8 @@ pub async fn restore_log(conn: &mut Conn, db: &str, path: &str, opts: &RestoreOp
             }
         });
     };
-    let total = match read {
-        ReadEnd::Done(Ok(total)) => total,
+    let (total, restored) = match read {
+        ReadEnd::Done(Ok(done)) => done,
         ReadEnd::Done(Err(())) => {
             rollback(conn);
             return fail(bad_media(path));
@@ -479,19 +479,9 @@ pub async fn restore_log(conn: &mut Conn, db: &str, path: &str, opts: &RestoreOp
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    // What was restored, byte for byte (the structure check above does not see a flipped byte
-    // inside a page): tests compare it with the source backup.
-    let blake3 = {
-        let p = path.to_string();
-        tokio::task::spawn_blocking(move || {
-            std::fs::read(p)
-                .ok()
-                .map(|b| blake3::hash(&b).to_hex().to_string())
-        })
-        .await
-        .ok()
-        .flatten()
-    };
+    // What was restored, byte for byte (the structure check does not see a flipped byte inside a
+    // page): tests compare it with the source backup. Hashed in the same pass as the read.
+    let blake3 = Some(restored.to_hex().to_string());
     let entry = HistoryEntry {
         blake3,
         database: name.clone(),
@@ -533,15 +523,18 @@ pub async fn restore_log(conn: &mut Conn, db: &str, path: &str, opts: &RestoreOp
 }
 
 enum ReadEnd {
-    Done(Result<u64, ()>),
+    /// Bytes read and their BLAKE3.
+    Done(Result<(u64, blake3::Hash), ()>),
     Stopped(Stop),
 }
 
 /// Reads the whole file on a blocking thread while modelling the restore's pace: progress is
 /// what has been read, held back to `restore_mib_per_s` when set, so a small file restores as
 /// slowly as the model says and its 3211 messages (every `stats` percent) spread over that time.
-/// Watches for ATTENTION, KILL, a closed connection and the drop fault.
-async fn read_with_progress(conn: &mut Conn, path: &str, stats: u32) -> ReadEnd {
+/// Watches for ATTENTION, KILL, a closed connection and the drop fault. The model's clock runs
+/// from `start`, so opening the file and starting the reader are part of the modelled time, as
+/// a server's fixed costs are part of its measured restore rate.
+async fn read_with_progress(conn: &mut Conn, path: &str, stats: u32, start: Instant) -> ReadEnd {
     let rate = conn
         .shared
         .state()
@@ -563,13 +556,12 @@ async fn read_with_progress(conn: &mut Conn, path: &str, stats: u32) -> ReadEnd 
                 let _ = tx.send(done);
             };
             super::media::read_whole(Path::new(&p), &mut progress, &cancel)
-                .map(|_| ())
+                .map(|(_, hash)| hash)
                 .map_err(|_| ())
         })
     };
     conn.set_request(Some(("RESTORE LOG".into(), 0.0)));
-    let start = Instant::now();
-    let (mut actual, mut result, mut rx_open) = (0u64, None::<Result<(), ()>>, true);
+    let (mut actual, mut result, mut rx_open) = (0u64, None::<Result<blake3::Hash, ()>>, true);
     let mut next = stats.max(1);
     let mut stop = None;
     loop {
@@ -650,7 +642,7 @@ async fn read_with_progress(conn: &mut Conn, path: &str, stats: u32) -> ReadEnd 
     if let Some(s) = stop {
         return ReadEnd::Stopped(s);
     }
-    ReadEnd::Done(result.unwrap_or(Err(())).map(|_| total))
+    ReadEnd::Done(result.unwrap_or(Err(())).map(|hash| (total, hash)))
 }
 
 #[cfg(test)]
