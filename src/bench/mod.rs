@@ -343,7 +343,7 @@ pub fn run(spec: &BenchSpec) -> Result<BenchReport, BenchError> {
         notes.push("b3sum is not on PATH: the cp-then-b3sum baseline is absent".into());
     }
     if let Some(a) = &rates.apply {
-        let bound = if p.apply_only[2].median() > p.copy_only.median() {
+        let bound = if p.apply_only[2].median() > p.copy_only[2].median() {
             format!(
                 "; with {} logs of {} that makes the apply side the longer one even at 3x the \
                  copy rate",
