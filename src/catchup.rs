@@ -610,7 +610,7 @@ pub async fn copy_and_apply(
             outcome = Outcome::Cancelled;
             break;
         }
-        let Some(hash) = ready.get(&log.name).copied() else {
+        let Some(vouched) = ready.get(&log.name).copied() else {
             error = Some(CatchupError::CopyFailed {
                 name: log.name.clone(),
                 message: damaged.get(&log.name).cloned().unwrap_or_default(),
@@ -620,7 +620,7 @@ pub async fn copy_and_apply(
         };
         let checked = match prefetch.take() {
             Some((name, task)) if name == log.name => task.await,
-            _ => start_check(&log.name, hash).await,
+            _ => start_check(&log.name, vouched).await,
         };
         let stamp = match checked.expect("hashing thread") {
             Ok(stamp) => stamp,
@@ -680,7 +680,7 @@ pub async fn copy_and_apply(
                     already_in,
                 })?;
                 // Bytes changed while the server read them are in the database.
-                let changed = match (already_in, hash) {
+                let changed = match (already_in, vouched) {
                     (false, Some(v)) => {
                         let path = s.dest_dir.join(&log.name);
                         !tokio::task::spawn_blocking(move || {
