@@ -8,6 +8,8 @@ pub mod share;
 mod source;
 pub mod synth;
 
+pub(crate) use source::read_full;
+
 use std::fmt;
 use std::path::PathBuf;
 

@@ -158,8 +158,8 @@ pub fn check_whole(
     path: &Path,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Vec<BackupHeader>, ReadError> {
-    let f = std::fs::File::open(path).map_err(|e| io_error(path, e))?;
-    check_whole_from(f, path, progress)
+    let (f, len) = open_with_len(path)?;
+    check_whole_from(f, len, path, progress)
 }
 
 /// [`check_whole`], and the BLAKE3 of every byte it read, from the same single pass: what a
@@ -168,12 +168,12 @@ pub fn check_whole_hashed(
     path: &Path,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<(Vec<BackupHeader>, blake3::Hash), ReadError> {
-    let f = std::fs::File::open(path).map_err(|e| io_error(path, e))?;
+    let (f, len) = open_with_len(path)?;
     let mut hashing = Hashing {
         inner: f,
         hasher: blake3::Hasher::new(),
     };
-    let headers = check_whole_from(&mut hashing, path, progress)?;
+    let headers = check_whole_from(&mut hashing, len, path, progress)?;
     Ok((headers, hashing.hasher.finalize()))
 }
 
@@ -191,12 +191,18 @@ impl<R: std::io::Read> std::io::Read for Hashing<R> {
     }
 }
 
-fn check_whole_from<R: std::io::Read + HasLen>(
-    f: R,
+fn open_with_len(path: &Path) -> Result<(std::fs::File, u64), ReadError> {
+    let f = std::fs::File::open(path).map_err(|e| io_error(path, e))?;
+    let len = f.metadata().map_err(|e| io_error(path, e))?.len();
+    Ok((f, len))
+}
+
+fn check_whole_from(
+    f: impl std::io::Read,
+    len: u64,
     path: &Path,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Vec<BackupHeader>, ReadError> {
-    let len = f.byte_len().map_err(|e| io_error(path, e))?;
     let mut src = Sequential::new(f, len, progress);
     let headers = walk(&mut src, path, true)?;
     let extra = src.drain().map_err(|e| io_error(path, e))?;
@@ -211,23 +217,6 @@ fn check_whole_from<R: std::io::Read + HasLen>(
         });
     }
     Ok(headers)
-}
-
-/// The length of an open file, through any reader wrapped around it.
-trait HasLen {
-    fn byte_len(&self) -> std::io::Result<u64>;
-}
-
-impl HasLen for std::fs::File {
-    fn byte_len(&self) -> std::io::Result<u64> {
-        Ok(self.metadata()?.len())
-    }
-}
-
-impl<R: HasLen> HasLen for &mut Hashing<R> {
-    fn byte_len(&self) -> std::io::Result<u64> {
-        self.inner.byte_len()
-    }
 }
 
 fn io_error(path: &Path, e: std::io::Error) -> ReadError {

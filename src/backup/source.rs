@@ -129,7 +129,7 @@ impl<A: ReadAt> Source for Window<'_, A> {
 }
 
 /// Reads until `buf` is full or the reader ends; returns the count.
-fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+pub(crate) fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match r.read(&mut buf[filled..]) {

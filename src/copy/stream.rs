@@ -3,10 +3,12 @@
 //! one big file goes at disk speed (reading and hashing overlap writing or re-hashing).
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, sync_channel};
 use std::time::Duration;
+
+use crate::backup::read_full;
 
 /// Buffers in flight between the reader thread and the sink.
 const DEPTH: usize = 4;
@@ -62,7 +64,7 @@ pub(crate) fn pump(
                 let Ok(mut b) = free_rx.recv() else {
                     break Ok(());
                 };
-                let n = match fill(src, &mut b) {
+                let n = match read_full(src, &mut b) {
                     Ok(n) => n,
                     Err(e) => break Err(PumpError::Read(e)),
                 };
@@ -122,7 +124,7 @@ fn sequential(
         if cfg.cancel.load(Ordering::Relaxed) {
             return Err(PumpError::Cancelled);
         }
-        let n = fill(src, buf).map_err(PumpError::Read)?;
+        let n = read_full(src, buf).map_err(PumpError::Read)?;
         if n == 0 {
             return Ok((total, hasher.map(|h| h.finalize())));
         }
@@ -142,20 +144,6 @@ fn take(pool: &mut Vec<Vec<u8>>, size: usize) -> Vec<u8> {
         Some(b) if b.len() == size => b,
         _ => vec![0; size],
     }
-}
-
-/// Reads until `buf` is full or the file ends; returns the bytes read.
-fn fill(src: &mut File, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match src.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 /// Files at least this large are hashed on every core while they are read: one large file has
