@@ -221,6 +221,8 @@ struct Vouched {
 
 /// Copies in place without a source on the share: ready when their content still has the
 /// manifest's hash (or the manifest does not know them); otherwise the reason they are not.
+/// A copy found good carries the stamp taken before its read, so it is not read again before
+/// its restore.
 fn check_orphan_copies(dest: &Path, names: Vec<String>) -> (Ready, HashMap<String, String>) {
     let manifest = copy::manifest::Manifest::load(dest).ok();
     let mut ready = HashMap::new();
@@ -231,20 +233,26 @@ fn check_orphan_copies(dest: &Path, names: Vec<String>) -> (Ready, HashMap<Strin
             continue;
         };
         let path = dest.join(&name);
-        match std::fs::read(&path) {
-            Ok(bytes) if blake3::hash(&bytes).to_hex().as_str() == entry.blake3 => {
-                let hash = blake3::Hash::from_hex(&entry.blake3).ok();
-                ready.insert(name, hash.map(|hash| Vouched { hash, stamp: None }));
+        let no_longer = || {
+            format!(
+                "{} no longer matches the hash recorded when it was verified, and its source is \
+                 gone from the share: restore it from another copy",
+                path.display()
+            )
+        };
+        // A manifest hash that is not one cannot match either.
+        let Ok(hash) = blake3::Hash::from_hex(&entry.blake3) else {
+            damaged.insert(name, no_longer());
+            continue;
+        };
+        let checked = custody::settled_stamp(&path)
+            .and_then(|stamp| Ok((stamp, custody::hash_matches(&path, &hash)?)));
+        match checked {
+            Ok((stamp, true)) => {
+                ready.insert(name, Some(Vouched { hash, stamp }));
             }
-            Ok(_) => {
-                damaged.insert(
-                    name,
-                    format!(
-                        "{} no longer matches the hash recorded when it was verified, and its source is \
-                         gone from the share: restore it from another copy",
-                        path.display()
-                    ),
-                );
+            Ok((_, false)) => {
+                damaged.insert(name, no_longer());
             }
             Err(e) => {
                 damaged.insert(name, format!("reading {}: {e}", path.display()));

@@ -55,17 +55,13 @@ impl Stamp {
 
 /// The file's stamp, once its last change is at least `SETTLE` old (waiting for that at most
 /// once); None where a stamp cannot be trusted.
-pub fn settled_stamp(path: &Path) -> std::io::Result<Option<Stamp>> {
-    settled_stamp_with(path, SETTLE)
-}
-
 #[cfg(unix)]
-fn settled_stamp_with(path: &Path, settle: Duration) -> std::io::Result<Option<Stamp>> {
+pub fn settled_stamp(path: &Path) -> std::io::Result<Option<Stamp>> {
     for _ in 0..2 {
         let s = Stamp::of(&std::fs::metadata(path)?);
         match s.age(SystemTime::now()) {
-            Some(age) if age >= settle => return Ok(Some(s)),
-            Some(age) => std::thread::sleep(settle - age),
+            Some(age) if age >= SETTLE => return Ok(Some(s)),
+            Some(age) => std::thread::sleep(SETTLE - age),
             // A change stamped in the future: the clock was set back. Trust a second read only.
             None => return Ok(None),
         }
@@ -74,7 +70,7 @@ fn settled_stamp_with(path: &Path, settle: Duration) -> std::io::Result<Option<S
 }
 
 #[cfg(not(unix))]
-fn settled_stamp_with(path: &Path, _settle: Duration) -> std::io::Result<Option<Stamp>> {
+pub fn settled_stamp(path: &Path) -> std::io::Result<Option<Stamp>> {
     std::fs::metadata(path).map(|_| None)
 }
 
@@ -111,8 +107,9 @@ pub fn check_before(path: &Path, want: &blake3::Hash) -> Result<Option<Stamp>, S
     }
 }
 
-/// [`check_before`], unless the copy engine's stamp still matches: then its verification
-/// vouches for the content and nothing is read.
+/// [`check_before`], unless `vouched` still matches: a stamp taken before an earlier read that
+/// proved the content (the copy engine's read-back, or a settled stamp before a hash), so
+/// nothing is read again.
 pub fn check_before_vouched(
     path: &Path,
     want: &blake3::Hash,
