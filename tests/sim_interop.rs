@@ -4,7 +4,9 @@
 //! as the real binary (`logship sim init`, then `logship sim --listen 127.0.0.1:0`).
 //! Missing clients: skipped with a message, or a failure when LOGSHIP_REQUIRE_INTEROP=1.
 
-use std::io::{BufRead, BufReader, Write};
+mod common;
+
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -71,17 +73,7 @@ impl SimProcess {
             .status()
             .unwrap();
         assert!(st.success());
-        let mut child = Command::new(&bin)
-            .args(["sim", "--listen", "127.0.0.1:0", "--state"])
-            .arg(dir.path())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line.trim().rsplit(':').next().unwrap().parse().unwrap();
+        let (child, port) = common::spawn_sim(dir.path(), "127.0.0.1:0");
         SimProcess { child, port, dir }
     }
 

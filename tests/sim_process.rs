@@ -2,11 +2,11 @@
 //! middle of a restore comes back with the database at the previous LSN, the restore marked
 //! interrupted (4319 until WITH RESTART).
 
+mod common;
 mod sim_support;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::Duration;
 
 use sim_support::{rows, server_error, PASSWORD};
@@ -16,23 +16,6 @@ use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
 
 fn bin() -> PathBuf {
     assert_cmd::cargo::cargo_bin("logship")
-}
-
-fn serve(dir: &Path) -> (Child, u16) {
-    let mut child = Command::new(bin())
-        .args(["-q", "sim", "--listen", "127.0.0.1:0", "--state"])
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    (
-        child,
-        line.trim().rsplit(':').next().unwrap().parse().unwrap(),
-    )
 }
 
 async fn client(port: u16) -> Client<Compat<TcpStream>> {
@@ -120,7 +103,7 @@ async fn simulator_killed_mid_restore_keeps_a_consistent_lsn() {
         .status()
         .unwrap();
     assert!(st.success());
-    let (mut child, port) = serve(dir.path());
+    let (mut child, port) = common::spawn_sim(dir.path(), "127.0.0.1:0");
     let mut a = client(port).await;
     let mut b = client(port).await;
     let spid: i32 = rows(&mut a, "SELECT @@SPID", &[]).await[0][0]
@@ -158,7 +141,7 @@ async fn simulator_killed_mid_restore_keeps_a_consistent_lsn() {
     assert!(st.history.is_empty());
 
     // restarted: the interruption is remembered
-    let (mut child, port) = serve(dir.path());
+    let (mut child, port) = common::spawn_sim(dir.path(), "127.0.0.1:0");
     let mut c = client(port).await;
     let p = samples.join("RestoreTimeClean_1.trn");
     let p = p.to_str().unwrap();

@@ -15,6 +15,27 @@ pub fn logship() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_logship"))
 }
 
+/// Starts `logship sim` on `state`, listening on `listen` (port 0 picks one); returns the
+/// process and the port it printed on its first line.
+pub fn spawn_sim(state: &Path, listen: &str) -> (Child, u16) {
+    let mut child = Command::new(logship())
+        .args(["sim", "--listen", listen, "--state"])
+        .arg(state)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr: std::net::SocketAddr = line
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("sim printed {line:?}"));
+    (child, addr.port())
+}
+
 pub struct World {
     pub dir: tempfile::TempDir,
     pub spec: DrillSpec,
@@ -61,23 +82,8 @@ impl World {
     }
 
     pub fn start_sim_on(&mut self, port: u16) {
-        let listen = format!("127.0.0.1:{port}");
-        let mut child = Command::new(logship())
-            .args(["sim", "--listen", &listen, "--state"])
-            .arg(self.spec.sim_dir())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr: std::net::SocketAddr = line
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("sim printed {line:?}"));
-        self.port = addr.port();
+        let (child, port) = spawn_sim(&self.spec.sim_dir(), &format!("127.0.0.1:{port}"));
+        self.port = port;
         self.sim = Some(child);
         self.prepared.config.sql.port = Some(self.port);
         std::fs::write(
