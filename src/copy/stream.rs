@@ -13,7 +13,6 @@ use crate::backup::read_full;
 /// Buffers in flight between the reader thread and the sink.
 const DEPTH: usize = 4;
 
-#[derive(Clone, Copy)]
 pub(crate) struct PumpCfg<'a> {
     pub buf: usize,
     pub throttle: Option<Duration>,
@@ -146,12 +145,6 @@ fn take(pool: &mut Vec<Vec<u8>>, size: usize) -> Vec<u8> {
     }
 }
 
-/// Files at least this large are hashed on every core while they are read: one large file has
-/// no other files to share the cores with, and its verification would otherwise run on one.
-const PARALLEL_HASH_MIN: u64 = 64 << 20;
-/// Buffer size when hashing across cores: large enough to split into many BLAKE3 chunks.
-const PARALLEL_HASH_BUF: usize = 8 << 20;
-
 /// Hashes a whole file (used to verify a copy or to compare both sides).
 pub(crate) fn hash_file(
     f: &mut File,
@@ -159,33 +152,11 @@ pub(crate) fn hash_file(
     cfg: &PumpCfg,
     pool: &mut Vec<Vec<u8>>,
 ) -> Result<(u64, blake3::Hash), PumpError> {
-    hash_file_above(f, size_hint, cfg, pool, PARALLEL_HASH_MIN)
-}
-
-fn hash_file_above(
-    f: &mut File,
-    size_hint: u64,
-    cfg: &PumpCfg,
-    pool: &mut Vec<Vec<u8>>,
-    parallel_min: u64,
-) -> Result<(u64, blake3::Hash), PumpError> {
     let mut h = blake3::Hasher::new();
-    let (n, _) = if size_hint >= parallel_min {
-        let wide = PumpCfg {
-            buf: cfg.buf.max(PARALLEL_HASH_BUF),
-            ..*cfg
-        };
-        // Its own buffers: the worker's pool keeps the usual size for the files after it.
-        pump(f, size_hint, &wide, false, &mut Vec::new(), |chunk| {
-            h.update_rayon(chunk);
-            Ok(())
-        })?
-    } else {
-        pump(f, size_hint, cfg, false, pool, |chunk| {
-            h.update(chunk);
-            Ok(())
-        })?
-    };
+    let (n, _) = pump(f, size_hint, cfg, false, pool, |chunk| {
+        h.update(chunk);
+        Ok(())
+    })?;
     Ok((n, h.finalize()))
 }
 
@@ -265,32 +236,6 @@ mod tests {
                 assert_eq!(h.unwrap(), blake3::hash(&data));
             }
             assert!(pool.len() <= DEPTH + 1, "buffers come back to the pool");
-        }
-    }
-
-    #[test]
-    fn hashing_across_cores_gives_the_same_hash() {
-        let cancel = AtomicBool::new(false);
-        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 31 % 253) as u8).collect();
-        let mut t = tempfile::tempfile().unwrap();
-        t.write_all(&data).unwrap();
-        let cfg = PumpCfg {
-            buf: 64 << 10,
-            throttle: None,
-            cancel: &cancel,
-        };
-        for parallel_min in [0, u64::MAX] {
-            use std::io::Seek;
-            t.rewind().unwrap();
-            let (n, h) = hash_file_above(
-                &mut t,
-                data.len() as u64,
-                &cfg,
-                &mut Vec::new(),
-                parallel_min,
-            )
-            .unwrap();
-            assert_eq!((n as usize, h), (data.len(), blake3::hash(&data)));
         }
     }
 
