@@ -425,7 +425,7 @@ async fn interrupted_restore_needs_restart() {
     let dir = tempfile::tempdir().unwrap();
     let mut st = scenario().build();
     st.db_mut("mgc").unwrap().interrupted = Some(r"D:\LSCopy\mgc\mgc_20240101000000.trn".into());
-    logship::sim::state::save(dir.path(), &st).unwrap();
+    logship::sim::state::save(dir.path(), &mut st).unwrap();
     let sim = Sim::start(dir.path()).await;
     let mut c = sim.client().await;
     let (n, class, m) = server_error(

@@ -20,7 +20,10 @@ pub fn run(g: &GlobalArgs, a: SimArgs) -> anyhow::Result<Status> {
             // The salted hash stays in the state file; it has no business on a terminal.
             st.password_hash = "(hidden)".into();
             st.salt = "(hidden)".into();
-            println!("{}", serde_json::to_string_pretty(&st)?);
+            // The history lives in its own file; it is shown with the rest.
+            let mut v = serde_json::to_value(&st)?;
+            v["history"] = serde_json::to_value(&st.history)?;
+            println!("{}", serde_json::to_string_pretty(&v)?);
             Ok(Status::Done)
         }
         None => {

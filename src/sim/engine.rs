@@ -87,7 +87,7 @@ impl Shared {
     pub fn mutate<R>(&self, f: impl FnOnce(&mut SimState) -> R) -> Result<R, Msg> {
         let mut st = self.state();
         let r = f(&mut st);
-        state::save(&self.dir, &st)
+        state::save(&self.dir, &mut st)
             .map_err(|e| msg(50000, 1, 16, format!("logship sim: saving state: {e}")))?;
         Ok(r)
     }

@@ -1,9 +1,10 @@
 //! The simulator's persistent state (`state.json` in the state folder): databases, msdb
-//! log-shipping rows and jobs, user sessions, faults and the restore history. Written atomically
-//! (temp file, fsync, rename, fsync of the folder) after every change.
+//! log-shipping rows and jobs, user sessions, faults; and the restore history, appended to
+//! `history.jsonl`. Written atomically after every change: new history lines first, then
+//! `state.json` (temp file, rename) with the count of history lines it commits.
 
-use std::fs;
-use std::io::Write;
+use std::fs::{self, OpenOptions};
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -12,6 +13,8 @@ use uuid::Uuid;
 use crate::lsn::Lsn;
 
 pub const STATE_FILE: &str = "state.json";
+/// The restore history, one JSON line per restore; only the first `history_len` lines count.
+pub const HISTORY_FILE: &str = "history.jsonl";
 /// The environment variable `logship sim init` reads the login's password from.
 pub const PASSWORD_ENV: &str = "LOGSHIP_SIM_PASSWORD";
 
@@ -172,7 +175,17 @@ pub struct SimState {
     /// Killed sessions that will reconnect (kept across restarts of the simulator).
     #[serde(default)]
     pub returning: Vec<Returning>,
+    /// Every restore, oldest first. Kept in `history.jsonl`, not in `state.json` (a state from
+    /// before that split holds it inline and is read as it is), so that a restore appends one
+    /// line instead of rewriting the whole history.
+    #[serde(default, skip_serializing)]
     pub history: Vec<HistoryEntry>,
+    /// How many lines of `history.jsonl` this state commits; later lines are from a save cut short.
+    #[serde(default)]
+    pub history_len: usize,
+    /// Entries of `history` in the history file, and the bytes they take there.
+    #[serde(skip)]
+    history_saved: (usize, u64),
 }
 
 impl SimState {
@@ -336,6 +349,8 @@ impl Scenario {
             reconnect_after_ms: self.reconnect_after_ms,
             returning: Vec::new(),
             history: Vec::new(),
+            history_len: 0,
+            history_saved: (0, 0),
         };
         if !self.no_log_shipping {
             let tag = format!("{}_{}", self.primary_server, self.primary_database);
@@ -401,8 +416,8 @@ pub fn init(dir: &Path, scenario: &Scenario) -> Result<SimState, StateError> {
         path: dir.to_path_buf(),
         source,
     })?;
-    let st = scenario.build();
-    save(dir, &st)?;
+    let mut st = scenario.build();
+    save(dir, &mut st)?;
     Ok(st)
 }
 
@@ -412,7 +427,49 @@ pub fn load(dir: &Path) -> Result<SimState, StateError> {
         path: path.clone(),
         source,
     })?;
-    serde_json::from_slice(&bytes).map_err(|source| StateError::Parse { path, source })
+    let mut st: SimState =
+        serde_json::from_slice(&bytes).map_err(|source| StateError::Parse { path, source })?;
+    if st.history.is_empty() {
+        load_history(dir, &mut st)?;
+    }
+    Ok(st)
+}
+
+/// Reads the first `history_len` lines of the history file into `st.history`.
+fn load_history(dir: &Path, st: &mut SimState) -> Result<(), StateError> {
+    let path = dir.join(HISTORY_FILE);
+    let bytes = match fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && st.history_len == 0 => return Ok(()),
+        Err(source) => return Err(StateError::Io { path, source }),
+    };
+    let mut used = 0u64;
+    for line in bytes.split_inclusive(|b| *b == b'\n').take(st.history_len) {
+        if line.last() != Some(&b'\n') {
+            break; // a torn line is past the committed ones
+        }
+        let e = serde_json::from_slice(line).map_err(|source| StateError::Parse {
+            path: path.clone(),
+            source,
+        })?;
+        st.history.push(e);
+        used += line.len() as u64;
+    }
+    if st.history.len() != st.history_len {
+        return Err(StateError::Io {
+            path,
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "{} restores in the history, {} committed by {STATE_FILE}",
+                    st.history.len(),
+                    st.history_len
+                ),
+            ),
+        });
+    }
+    st.history_saved = (st.history.len(), used);
+    Ok(())
 }
 
 /// Atomic save: temp file, fsync, rename over `state.json`, fsync of the folder.
@@ -427,15 +484,18 @@ fn fsync_state() -> bool {
     *ON.get_or_init(|| std::env::var(FSYNC_ENV).is_ok_and(|v| v == "1"))
 }
 
-/// Writes the state atomically: a temporary file renamed over the old one.
-pub fn save(dir: &Path, st: &SimState) -> Result<(), StateError> {
+/// Writes the state atomically: new history lines appended, then a temporary file renamed over
+/// `state.json`, which commits them.
+pub fn save(dir: &Path, st: &mut SimState) -> Result<(), StateError> {
     let path = dir.join(STATE_FILE);
     let tmp = dir.join(".state.json.tmp");
     let io = |p: &Path| {
         let p = p.to_path_buf();
         move |source| StateError::Io { path: p, source }
     };
-    let bytes = serde_json::to_vec_pretty(st).expect("state serializes");
+    append_history(dir, st)?;
+    st.history_len = st.history.len();
+    let bytes = serde_json::to_vec_pretty(&*st).expect("state serializes");
     let mut f = fs::File::create(&tmp).map_err(io(&tmp))?;
     f.write_all(&bytes).map_err(io(&tmp))?;
     let durable = fsync_state();
@@ -449,6 +509,42 @@ pub fn save(dir: &Path, st: &SimState) -> Result<(), StateError> {
             let _ = d.sync_all();
         }
     }
+    Ok(())
+}
+
+/// Appends the entries of `st.history` not yet in the history file, over any lines past the
+/// committed ones (left by a save cut short).
+fn append_history(dir: &Path, st: &mut SimState) -> Result<(), StateError> {
+    let (mut saved, mut bytes) = st.history_saved;
+    if saved == st.history.len() {
+        return Ok(());
+    }
+    if saved > st.history.len() {
+        (saved, bytes) = (0, 0); // history was cut in memory: write it again
+    }
+    let path = dir.join(HISTORY_FILE);
+    let io = |source| StateError::Io {
+        path: path.clone(),
+        source,
+    };
+    let mut buf = Vec::new();
+    for e in &st.history[saved..] {
+        serde_json::to_writer(&mut buf, e).expect("history serializes");
+        buf.push(b'\n');
+    }
+    let mut f = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io)?;
+    f.set_len(bytes).map_err(io)?;
+    f.seek(SeekFrom::Start(bytes)).map_err(io)?;
+    f.write_all(&buf).map_err(io)?;
+    if fsync_state() {
+        f.sync_data().map_err(io)?;
+    }
+    st.history_saved = (st.history.len(), bytes + buf.len() as u64);
     Ok(())
 }
 
@@ -476,5 +572,51 @@ mod tests {
             vec![51, 52, 53]
         );
         assert_eq!(back.jobs.len(), 2);
+    }
+
+    fn entry(n: u64) -> HistoryEntry {
+        HistoryEntry {
+            blake3: None,
+            database: "mgc".into(),
+            path: format!("/copy/mgc_{n}.trn"),
+            backup_set_guid: Uuid::nil(),
+            first_lsn: Lsn::new(39, n as u32, 1),
+            last_lsn: Lsn::new(39, n as u32 + 1, 1),
+            finished_unix: n,
+            pages: n,
+        }
+    }
+
+    #[test]
+    fn history_is_appended_and_only_committed_lines_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let sc = Scenario::new("mgc", Lsn::new(39, 488, 71), "/share", "/copy", "pw");
+        let mut st = init(dir.path(), &sc).unwrap();
+        for n in 1..=3 {
+            st.history.push(entry(n));
+            save(dir.path(), &mut st).unwrap();
+        }
+        let hist = dir.path().join(HISTORY_FILE);
+        let lines = |p: &Path| fs::read_to_string(p).unwrap().lines().count();
+        assert_eq!(lines(&hist), 3, "one line per restore, none written twice");
+        assert!(!fs::read_to_string(dir.path().join(STATE_FILE))
+            .unwrap()
+            .contains("mgc_1.trn"));
+        assert_eq!(load(dir.path()).unwrap().history, st.history);
+
+        // A save cut between its history line and its state file: the line is not committed,
+        // and the next save writes over it (and over a torn line after it).
+        let mut f = OpenOptions::new().append(true).open(&hist).unwrap();
+        f.write_all(b"{\"torn\": ").unwrap();
+        let mut back = load(dir.path()).unwrap();
+        assert_eq!(back.history.len(), 3);
+        back.history.push(entry(4));
+        save(dir.path(), &mut back).unwrap();
+        assert_eq!(lines(&hist), 4);
+        assert_eq!(load(dir.path()).unwrap().history.len(), 4);
+
+        // A history file missing committed lines is an error, not a shorter history.
+        fs::write(&hist, b"").unwrap();
+        assert!(load(dir.path()).is_err());
     }
 }
