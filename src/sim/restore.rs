@@ -555,9 +555,23 @@ async fn read_with_progress(conn: &mut Conn, path: &str, stats: u32, start: Inst
             let mut progress = |done: u64, _total: u64| {
                 let _ = tx.send(done);
             };
-            super::media::read_whole(Path::new(&p), &mut progress, &cancel)
+            let r = super::media::read_whole(Path::new(&p), &mut progress, &cancel)
                 .map(|(_, hash)| hash)
-                .map_err(|_| ())
+                .map_err(|_| ());
+            // The read is done before the model's end: wait for it here, where a thread's sleep
+            // ends within microseconds of its deadline, not on the runtime's millisecond timer,
+            // which would add up to a millisecond to every restore.
+            if let (Ok(_), Some(r)) = (&r, rate) {
+                let end = start + Duration::from_secs_f64(total as f64 / r);
+                while !cancel.load(Ordering::Relaxed) {
+                    let left = end.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    std::thread::sleep(left.min(Duration::from_millis(5)));
+                }
+            }
+            r
         })
     };
     conn.set_request(Some(("RESTORE LOG".into(), 0.0)));
