@@ -224,8 +224,9 @@ impl Restorer {
         let every = self.policy.progress_every;
         let restore = conn.execute(stmt);
         tokio::pin!(restore);
-        let mut ticker = tokio::time::interval(every);
-        ticker.tick().await;
+        // The first poll is one period in. (An interval's immediate first tick is not immediate:
+        // the runtime's timer fires it on its next millisecond, and every restore would wait for it.)
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         let mut last = -1.0f32;
         loop {
             tokio::select! {
