@@ -1,9 +1,11 @@
 //! Moving bytes: reading a file in large buffers, hashing it, and handing each buffer to a sink;
-//! on one thread for small files, on a reader thread plus the caller's thread for large ones, so
-//! one big file goes at disk speed (reading and hashing overlap writing or re-hashing).
+//! on one thread for small files; for large ones on a reader thread, a hashing thread (when
+//! hashing while reading) and the caller's thread, so one big file goes at disk speed (reading,
+//! hashing and writing or re-hashing overlap).
 
 use std::fs::File;
 use std::io;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, sync_channel};
 use std::time::Duration;
@@ -30,7 +32,7 @@ pub(crate) enum PumpError {
 pub(crate) type Pumped = (u64, Option<blake3::Hash>);
 
 /// Reads `src` to its end and gives every chunk to `sink`, in order. With `hash_on_read` the
-/// reading thread hashes (copy: the sink writes); without, the sink is free to hash (verify).
+/// pump hashes what it reads (copy: the sink writes); without, the sink is free to hash (verify).
 /// `pool` holds the worker's buffers between files, so memory is touched once per worker.
 pub(crate) fn pump(
     src: &mut File,
@@ -47,14 +49,13 @@ pub(crate) fn pump(
         return r;
     }
     let mut bufs: Vec<Vec<u8>> = (0..DEPTH + 1).map(|_| take(pool, cfg.buf)).collect();
-    let (full_tx, full_rx) = sync_channel::<(Vec<u8>, usize)>(DEPTH);
+    let (read_tx, read_rx) = sync_channel::<(Vec<u8>, usize)>(DEPTH);
     let (free_tx, free_rx) = channel::<Vec<u8>>();
     for b in bufs.drain(..) {
         free_tx.send(b).expect("receiver alive");
     }
     let (result, returned) = std::thread::scope(|s| {
         let reader = s.spawn(move || {
-            let mut hasher = hash_on_read.then(blake3::Hasher::new);
             let mut total = 0u64;
             let result = loop {
                 if cfg.cancel.load(Ordering::Relaxed) {
@@ -70,21 +71,36 @@ pub(crate) fn pump(
                 if n == 0 {
                     break Ok(());
                 }
-                if let Some(h) = hasher.as_mut() {
-                    h.update(&b[..n]);
-                }
                 total += n as u64;
-                if full_tx.send((b, n)).is_err() {
+                if read_tx.send((b, n)).is_err() {
                     break Ok(()); // the sink failed; it reports why
                 }
                 if let Some(t) = cfg.throttle {
                     std::thread::sleep(t);
                 }
             };
-            drop(full_tx);
+            drop(read_tx);
             let left: Vec<Vec<u8>> = free_rx.try_iter().collect();
-            (result.map(|()| (total, hasher.map(|h| h.finalize()))), left)
+            (result.map(|()| total), left)
         });
+        // Hashing on a third thread: reading, hashing and writing one file then share the cores,
+        // where a reader that also hashed would hold the copy to its pace (one core's worth).
+        let (full_rx, hasher) = if hash_on_read {
+            let (full_tx, full_rx) = sync_channel::<(Vec<u8>, usize)>(DEPTH);
+            let hasher = s.spawn(move || {
+                let mut h = blake3::Hasher::new();
+                for (b, n) in read_rx.iter() {
+                    h.update(&b[..n]);
+                    if full_tx.send((b, n)).is_err() {
+                        break;
+                    }
+                }
+                h.finalize()
+            });
+            (full_rx, Some(hasher))
+        } else {
+            (read_rx, None)
+        };
         let mut kept = Vec::new();
         let mut sink_err = None;
         for (b, n) in full_rx.iter() {
@@ -100,10 +116,11 @@ pub(crate) fn pump(
         drop(full_rx);
         drop(free_tx);
         let (r, mut left) = reader.join().expect("reader thread does not panic");
+        let hash = hasher.map(|h| h.join().expect("hasher thread does not panic"));
         left.append(&mut kept);
         match sink_err {
             Some(e) => (Err(PumpError::Sink(e)), left),
-            None => (r, left),
+            None => (r.map(|total| (total, hash)), left),
         }
     });
     pool.extend(returned);
@@ -172,6 +189,13 @@ pub(crate) fn drop_cached_pages(_f: &File) -> io::Result<()> {
         io::ErrorKind::Unsupported,
         "dropping cached pages needs posix_fadvise",
     ))
+}
+
+/// Drops the cached pages of a file that is done with (a copy after its restore); best effort.
+pub fn forget_cached(path: &Path) {
+    if let Ok(f) = File::open(path) {
+        let _ = drop_cached_pages(&f);
+    }
 }
 
 /// Starts writing back a range just written, without waiting, so the device works while the copy
