@@ -551,6 +551,8 @@ pub async fn copy_and_apply(
         let dest = s.dest_dir.clone();
         let opts = CopyOptions {
             low_priority: true,
+            // The restore reads each copy next; its pages go after the restore.
+            keep_cached: true,
             ..s.copy.clone()
         };
         let progress = progress.clone();
@@ -692,7 +694,11 @@ pub async fn copy_and_apply(
                     (false, Some(v)) => {
                         let path = s.dest_dir.join(&log.name);
                         !tokio::task::spawn_blocking(move || {
-                            custody::unchanged_since(&path, stamp, &v.hash)
+                            let same = custody::unchanged_since(&path, stamp, &v.hash);
+                            // Restored: nothing reads this copy again soon, so its pages make
+                            // room for the copies still to come.
+                            copy::forget_cached(&path);
+                            same
                         })
                         .await
                         .expect("hashing thread")

@@ -193,6 +193,7 @@ fn options(a: &CopyArgs) -> anyhow::Result<CopyOptions> {
         throttle,
         fsync: true,
         low_priority: false,
+        keep_cached: false,
     })
 }
 

@@ -107,10 +107,15 @@ pub fn copy_files(
     let workers = opts.workers.clamp(1, jobs.len().max(1));
     let manifest_error = std::thread::scope(|s| {
         let writer = s.spawn(|| manifest_writer(&shared));
+        let (shared, next, duplicate) = (&shared, &next, &duplicate);
         let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                s.spawn(|| {
-                    if opts.low_priority {
+            .map(|w| {
+                s.spawn(move || {
+                    // The first worker copies at normal priority and the others take what CPU
+                    // the restores leave: when the copy is the critical path it still has a full
+                    // worker, and the extra ones never crowd out the restores (each of their
+                    // threads would be one more claim on the cores).
+                    if opts.low_priority && w > 0 {
                         lower_thread_priority();
                     }
                     let mut pool = Vec::new();
@@ -128,7 +133,7 @@ pub fn copy_files(
                         }
                         if duplicate[i] {
                             fail(
-                                &shared,
+                                shared,
                                 job,
                                 0,
                                 CopyError::DuplicateName {
@@ -137,7 +142,7 @@ pub fn copy_files(
                             );
                             continue;
                         }
-                        process(&shared, job, &mut pool);
+                        process(shared, job, &mut pool);
                     }
                 })
             })
@@ -208,8 +213,8 @@ impl<E: std::error::Error> SourceChain for E {
     }
 }
 
-/// Lowers the calling thread's CPU priority; threads it starts later (a large file's reader)
-/// inherit it. Best effort: the copy is as correct at any priority.
+/// Lowers the calling thread's CPU priority; threads it starts later (a large file's reader and
+/// hasher) inherit it. Best effort: the copy is as correct at any priority.
 fn lower_thread_priority() {
     // On Linux, PRIO_PROCESS with a thread id changes that thread only; elsewhere it would change
     // the whole process, the applier too, so it is left alone there.
@@ -501,8 +506,13 @@ fn copy_to_part(
     if sh.opts.fsync {
         out.sync_all().map_err(write_err)?;
     }
-    drop(out);
     let by = verify(sh, job, part, n, &hash, pool)?;
+    // Clean after the fsync, so they go; a failure only leaves them cached. (Without fsync, a
+    // benchmark-only mode, the pages are dirty and dropping them would start their write-back.)
+    if !sh.opts.keep_cached && sh.opts.fsync {
+        let _ = drop_cached_pages(&out);
+    }
+    drop(out);
     let fin = sh.dest.join(&job.name);
     fs::rename(part, &fin).map_err(|source| CopyError::DestWrite {
         path: fin.clone(),

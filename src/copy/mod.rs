@@ -34,6 +34,7 @@ pub use engine::copy_files;
 pub use manifest::{Manifest, ManifestEntry, MANIFEST_NAME};
 pub use progress::{CopyProgress, NoProgress, RateMeter};
 pub use select::{discover_backups, is_backup_name, select_uncopied, Action, Pending};
+pub use stream::forget_cached;
 
 /// Suffix of the temporary name a file is written under until it is verified.
 pub const PART_SUFFIX: &str = ".logship-part";
@@ -141,10 +142,16 @@ pub struct CopyOptions {
     /// can show the engine's own speed apart from the device's write-back; `disk` verification
     /// then re-reads from the cache (pages are still dirty, so they cannot be dropped).
     pub fsync: bool,
-    /// Run the workers at a lower CPU priority (Linux: nice 10 on their threads). Catch-up sets
-    /// it: the restore is the critical path, so the server's restore and the applier's checks
-    /// get the CPU first and the copy takes the rest (all of it while the applier waits).
+    /// Run every worker but the first at a lower CPU priority (Linux: nice 10 on their threads).
+    /// Catch-up sets it: the restores get the CPU before the extra workers, and the first worker
+    /// still copies at full priority for when the copy is the critical path.
     pub low_priority: bool,
+    /// Leave each verified copy's pages in the page cache. Without it (`logship copy`) a copy's
+    /// cached pages are dropped once it is fsynced and verified, so copying gigabytes of backups
+    /// does not push the server's own memory out, and the next file's writes reuse the freed
+    /// pages. Catch-up keeps them (the restore reads the file next) and drops them after the
+    /// restore. Linux only (posix_fadvise); elsewhere the cache is left to the system.
+    pub keep_cached: bool,
 }
 
 /// Workers when none is asked for; chosen from `cargo bench --bench copy` (see the README).
@@ -162,6 +169,7 @@ impl Default for CopyOptions {
             throttle: None,
             fsync: true,
             low_priority: false,
+            keep_cached: false,
         }
     }
 }
