@@ -7,6 +7,12 @@
 //! - `LOGSHIP_BENCH_REPS` (default 3): timed rounds (after one untimed warm-up round); the median is shown.
 //! - `LOGSHIP_BENCH_DIR` (default: a temp folder under /var/tmp): where data is written; must be a real disk.
 //! - `LOGSHIP_BENCH_COLD` (default 1 as root): 0 skips the cold-cache rows.
+//! - `LOGSHIP_BENCH_DEST` (default: `dest` in the data folder): where the copies go. A tmpfs
+//!   (`/dev/shm/...`) takes the device's write rate out of the measurement: fsync costs nothing
+//!   there, so every tool runs at its own speed.
+//! - `LOGSHIP_BENCH_CASES` (default `abc`): which cases to run.
+//! - `LOGSHIP_BENCH_TOOLS` (default: all): a comma-separated list of words; only tools whose
+//!   name contains one of them run (for example `reread,cp -r`).
 //!
 //! Cold cache = `sync; echo 3 > /proc/sys/vm/drop_caches` before each run (root only).
 //! Every run writes into a fresh folder, and `sync` runs (untimed) after it, so one tool's dirty
@@ -168,6 +174,17 @@ fn run(tool: Tool, src: &Path, dest: &Path) -> Option<Duration> {
     ok.then_some(el)
 }
 
+/// Writes one byte in every page of `bytes` of fresh memory, then frees it. Machines of this
+/// class hand freed memory back to their host, and the first write to such a page is several
+/// times slower than to a page in use; touching as much memory as a run will fill with copies
+/// just before it means no tool pays for that (a tool that fills the page cache with gigabytes
+/// would pay it, one that reuses its pages would not, which is a property of the VM).
+fn touch_memory(bytes: u64) {
+    let mut v = vec![0u8; bytes as usize];
+    v.iter_mut().step_by(4096).for_each(|b| *b = 1);
+    std::hint::black_box(&v);
+}
+
 fn drop_caches() -> bool {
     sh("sync && echo 3 > /proc/sys/vm/drop_caches")
 }
@@ -229,15 +246,21 @@ fn main() {
         }
     }
     // Worker sweep (warm only), to choose DEFAULT_WORKERS from measurement.
-    let sweep: Vec<Tool> = [1, 2, 4, 8]
+    let mut sweep: Vec<Tool> = [1, 2, 4, 8]
         .into_iter()
         .filter(|w| *w != logship::copy::DEFAULT_WORKERS)
         .map(|w| Tool::Logship(VerifyMode::Reread, w))
         .collect();
+    if let Ok(words) = std::env::var("LOGSHIP_BENCH_TOOLS") {
+        let wanted = |t: &Tool| words.split(',').any(|w| t.name().contains(w.trim()));
+        tools.retain(wanted);
+        sweep.retain(wanted);
+    }
 
     eprintln!(
-        "logship copy benchmark: scale {scale}, {reps} timed round(s), data in {}",
-        root.display()
+        "logship copy benchmark: scale {scale}, {reps} timed round(s), data in {}, copies in {}",
+        root.display(),
+        std::env::var("LOGSHIP_BENCH_DEST").unwrap_or_else(|_| "the data folder".into())
     );
     for p in &absent {
         eprintln!(
@@ -247,8 +270,12 @@ fn main() {
     if !cold {
         eprintln!("cold-cache rows skipped (needs root and LOGSHIP_BENCH_COLD != 0)");
     }
+    let only = std::env::var("LOGSHIP_BENCH_CASES").unwrap_or_else(|_| "abc".into());
+    let cases: Vec<Case> = cases.into_iter().filter(|c| only.contains(c.key)).collect();
     let srcs: Vec<PathBuf> = cases.iter().map(|c| make_case(&root, c)).collect();
-    let dest = root.join("dest");
+    let dest = std::env::var_os("LOGSHIP_BENCH_DEST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("dest"));
     let mut results: BTreeMap<(usize, bool, String), Vec<f64>> = BTreeMap::new();
     let modes: &[bool] = if cold { &[false, true] } else { &[false] };
     for round in 0..=reps {
@@ -266,6 +293,7 @@ fn main() {
                     } else {
                         sh(&format!("cat {}/* > /dev/null", srcs[ci].display()));
                     }
+                    touch_memory(bytes as u64);
                     let took = run(tool, &srcs[ci], &dest);
                     let _ = fs::remove_dir_all(&dest);
                     sh("sync");
