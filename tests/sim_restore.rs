@@ -408,7 +408,7 @@ async fn killed_client_leaves_consistent_lsn() {
     let mut c = sim.client().await;
     let restore = "RESTORE LOG @P1 FROM DISK = @P2 WITH NORECOVERY";
     let (n, _, m) = server_error(c.execute(restore, &[&"RestoreTimeClean", &p1]).await);
-    assert_eq!(n, 4319);
+    assert_eq!(n, 4319, "{m}");
     assert!(m.contains(&p1));
     c.execute(
         "RESTORE LOG @P1 FROM DISK = @P2 WITH NORECOVERY, RESTART",

@@ -116,30 +116,32 @@ fn does_not_exist(db: &str) -> Msg {
     )
 }
 
-/// Opens and reads the headers of a backup device, as the server does first.
-async fn open_headers(path: &str) -> Result<Vec<BackupHeader>, Msg> {
+/// Opens and reads the headers of a backup device, as the server does first; with the device's
+/// length. One blocking task for all of it: each hop to the blocking pool and back is two thread
+/// wake-ups, and on a loaded machine each can wait for a time slice.
+async fn open_headers(path: &str) -> Result<(Vec<BackupHeader>, u64), Msg> {
     let p = path.to_string();
-    if let Err(e) = tokio::fs::metadata(&p).await {
-        return Err(cannot_open(path, &e));
-    }
     // A server reads the backups of its own version and older: no version is unknown to it.
     let res = tokio::task::spawn_blocking(move || {
-        let f = std::fs::File::open(&p).map_err(|e| crate::backup::ReadError {
-            path: p.clone().into(),
-            kind: crate::backup::ReadErrorKind::Io(e.to_string()),
-        })?;
+        // A device that is not there cannot be opened (3201); one that is and cannot be read
+        // is damaged media (3013).
+        let len = std::fs::metadata(&p).map_err(Err)?.len();
+        let f = std::fs::File::open(&p).map_err(|_| Ok(()))?;
         crate::backup::read_headers_any_version(f, Path::new(&p))
+            .map(|h| (h, len))
+            .map_err(|_| Ok(()))
     })
     .await;
     match res {
-        Ok(Ok(h)) if !h.is_empty() => Ok(h),
+        Ok(Ok((h, len))) if !h.is_empty() => Ok((h, len)),
+        Ok(Err(Err(e))) => Err(cannot_open(path, &e)),
         _ => Err(bad_media(path)),
     }
 }
 
 pub async fn header_only(conn: &mut Conn, path: &str) -> Outcome {
     let headers = match open_headers(path).await {
-        Ok(h) => h,
+        Ok((h, _)) => h,
         Err(m) => return Outcome::Err(vec![m, terminating("RESTORE HEADERONLY")]),
     };
     let lsn = |l: Lsn| Cell::Numeric(l.to_decimal());
@@ -404,7 +406,7 @@ pub async fn restore_log(conn: &mut Conn, db: &str, path: &str, opts: &RestoreOp
             ),
         ));
     }
-    let headers = match open_headers(path).await {
+    let (headers, total) = match open_headers(path).await {
         Ok(h) => h,
         Err(m) => return fail(m),
     };
@@ -444,7 +446,7 @@ pub async fn restore_log(conn: &mut Conn, db: &str, path: &str, opts: &RestoreOp
         return fail(m);
     }
     let started = Instant::now();
-    let read = read_with_progress(conn, path, opts.stats.unwrap_or(0), started).await;
+    let read = read_with_progress(conn, path, total, opts.stats.unwrap_or(0), started).await;
     let rollback = |conn: &Conn| {
         let _ = conn.shared.mutate(|st| {
             if let Some(d) = st.db_mut(&name) {
@@ -533,8 +535,15 @@ enum ReadEnd {
 /// slowly as the model says and its 3211 messages (every `stats` percent) spread over that time.
 /// Watches for ATTENTION, KILL, a closed connection and the drop fault. The model's clock runs
 /// from `start`, so opening the file and starting the reader are part of the modelled time, as
-/// a server's fixed costs are part of its measured restore rate.
-async fn read_with_progress(conn: &mut Conn, path: &str, stats: u32, start: Instant) -> ReadEnd {
+/// a server's fixed costs are part of its measured restore rate. `total` is the device's length
+/// when its headers were read.
+async fn read_with_progress(
+    conn: &mut Conn,
+    path: &str,
+    total: u64,
+    stats: u32,
+    start: Instant,
+) -> ReadEnd {
     let rate = conn
         .shared
         .state()
@@ -542,10 +551,6 @@ async fn read_with_progress(conn: &mut Conn, path: &str, stats: u32, start: Inst
         .filter(|r| *r > 0.0)
         .map(|r| r * 1024.0 * 1024.0);
     let drop_at = conn.shared.state().faults.drop_at_percent;
-    let total = tokio::fs::metadata(path)
-        .await
-        .map(|m| m.len())
-        .unwrap_or(0);
     let cancel = Arc::new(AtomicBool::new(false));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
     let mut job = {
@@ -555,23 +560,9 @@ async fn read_with_progress(conn: &mut Conn, path: &str, stats: u32, start: Inst
             let mut progress = |done: u64, _total: u64| {
                 let _ = tx.send(done);
             };
-            let r = super::media::read_whole(Path::new(&p), &mut progress, &cancel)
+            super::media::read_whole(Path::new(&p), &mut progress, &cancel)
                 .map(|(_, hash)| hash)
-                .map_err(|_| ());
-            // The read is done before the model's end: wait for it here, where a thread's sleep
-            // ends within microseconds of its deadline, not on the runtime's millisecond timer,
-            // which would add up to a millisecond to every restore.
-            if let (Ok(_), Some(r)) = (&r, rate) {
-                let end = start + Duration::from_secs_f64(total as f64 / r);
-                while !cancel.load(Ordering::Relaxed) {
-                    let left = end.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        break;
-                    }
-                    std::thread::sleep(left.min(Duration::from_millis(5)));
-                }
-            }
-            r
+                .map_err(|_| ())
         })
     };
     conn.set_request(Some(("RESTORE LOG".into(), 0.0)));
