@@ -690,21 +690,29 @@ pub async fn copy_and_apply(
                     already_in,
                 })?;
                 // Bytes changed while the server read them are in the database.
+                let path = s.dest_dir.join(&log.name);
                 let changed = match (already_in, vouched) {
+                    // The stamp still matches: one stat, here, rather than a hop to a blocking
+                    // thread and back (two wake-ups, each of which can wait for a time slice
+                    // while the copy keeps the cores busy).
+                    (false, Some(_)) if stamp.is_some() && custody::stamp_now(&path) == stamp => {
+                        false
+                    }
                     (false, Some(v)) => {
-                        let path = s.dest_dir.join(&log.name);
+                        let path = path.clone();
                         !tokio::task::spawn_blocking(move || {
-                            let same = custody::unchanged_since(&path, stamp, &v.hash);
-                            // Restored: nothing reads this copy again soon, so its pages make
-                            // room for the copies still to come.
-                            copy::forget_cached(&path);
-                            same
+                            custody::unchanged_since(&path, stamp, &v.hash)
                         })
                         .await
                         .expect("hashing thread")
                     }
                     _ => false,
                 };
+                // Restored: nothing reads this copy again soon, so its pages make room for the
+                // copies still to come. Off the restore path: nothing waits for it.
+                if !already_in {
+                    tokio::task::spawn_blocking(move || copy::forget_cached(&path));
+                }
                 if changed {
                     journal.append(Event::LogChangedDuringRestore {
                         name: log.name.clone(),
