@@ -174,17 +174,6 @@ fn run(tool: Tool, src: &Path, dest: &Path) -> Option<Duration> {
     ok.then_some(el)
 }
 
-/// Writes one byte in every page of `bytes` of fresh memory, then frees it. Machines of this
-/// class hand freed memory back to their host, and the first write to such a page is several
-/// times slower than to a page in use; touching as much memory as a run will fill with copies
-/// just before it means no tool pays for that (a tool that fills the page cache with gigabytes
-/// would pay it, one that reuses its pages would not, which is a property of the VM).
-fn touch_memory(bytes: u64) {
-    let mut v = vec![0u8; bytes as usize];
-    v.iter_mut().step_by(4096).for_each(|b| *b = 1);
-    std::hint::black_box(&v);
-}
-
 fn drop_caches() -> bool {
     sh("sync && echo 3 > /proc/sys/vm/drop_caches")
 }
@@ -293,7 +282,7 @@ fn main() {
                     } else {
                         sh(&format!("cat {}/* > /dev/null", srcs[ci].display()));
                     }
-                    touch_memory(bytes as u64);
+                    logship::bench::stats::touch_memory(bytes as u64);
                     let took = run(tool, &srcs[ci], &dest);
                     let _ = fs::remove_dir_all(&dest);
                     sh("sync");

@@ -186,6 +186,7 @@ pub fn copy(world: &World, run: usize, m: &mut Measured) -> Result<(), BenchErro
         let dest = world.work.join(format!("copy-{which}"));
         let _ = std::fs::remove_dir_all(&dest);
         std::fs::create_dir_all(&dest).map_err(io(format!("creating {}", dest.display())))?;
+        super::stats::touch_memory(bytes);
         let t = Instant::now();
         match which {
             0 => {

@@ -303,6 +303,7 @@ pub fn catchups(
         // warmer machine or right after another one's writes.
         for k in 0..3 {
             settle();
+            super::stats::touch_memory(world.bytes);
             match (k + run + i) % 3 {
                 0 => {
                     let dest = world.fresh("copy-only");

@@ -71,6 +71,17 @@ pub fn mib_per_s(bytes: u64, d: Duration) -> f64 {
     bytes as f64 / (1024.0 * 1024.0) / d.as_secs_f64().max(1e-9)
 }
 
+/// Writes one byte in every page of `bytes` of fresh memory, then frees it, so a timed run that
+/// fills the page cache finds pages in use rather than ones the host took back. Some VMs (this
+/// project's Firecracker machines among them: free page reporting) hand freed memory back to the
+/// host, and the first write to such a page is several times slower; without this, whichever
+/// tool ran after a quiet spell would pay for it.
+pub fn touch_memory(bytes: u64) {
+    let mut v = vec![0u8; usize::try_from(bytes).unwrap_or(usize::MAX / 2)];
+    v.iter_mut().step_by(4096).for_each(|b| *b = 1);
+    std::hint::black_box(&v);
+}
+
 /// Whether `prog` is on PATH.
 pub fn on_path(prog: &str) -> bool {
     std::env::var_os("PATH").is_some_and(|paths| {
