@@ -691,17 +691,14 @@ pub async fn copy_and_apply(
                 })?;
                 // Bytes changed while the server read them are in the database.
                 let path = s.dest_dir.join(&log.name);
+                // A stamp that still matches is one stat, here, rather than a hop to a blocking
+                // thread and back (two wake-ups, each of which can wait for a time slice while
+                // the copy keeps the cores busy); without one, the content is read there.
                 let changed = match (already_in, vouched) {
-                    // The stamp still matches: one stat, here, rather than a hop to a blocking
-                    // thread and back (two wake-ups, each of which can wait for a time slice
-                    // while the copy keeps the cores busy).
-                    (false, Some(_)) if stamp.is_some() && custody::stamp_now(&path) == stamp => {
-                        false
-                    }
-                    (false, Some(v)) => {
+                    (false, Some(v)) if !custody::still_stamped(&path, stamp) => {
                         let path = path.clone();
                         !tokio::task::spawn_blocking(move || {
-                            custody::unchanged_since(&path, stamp, &v.hash)
+                            custody::hash_matches(&path, &v.hash).unwrap_or(false)
                         })
                         .await
                         .expect("hashing thread")

@@ -122,19 +122,19 @@ fn does_not_exist(db: &str) -> Msg {
 async fn open_headers(path: &str) -> Result<(Vec<BackupHeader>, u64), Msg> {
     let p = path.to_string();
     // A server reads the backups of its own version and older: no version is unknown to it.
+    // The error: why a device that is not there cannot be opened (3201); None for one that is
+    // there and cannot be read (damaged media, 3013).
     let res = tokio::task::spawn_blocking(move || {
-        // A device that is not there cannot be opened (3201); one that is and cannot be read
-        // is damaged media (3013).
-        let len = std::fs::metadata(&p).map_err(Err)?.len();
-        let f = std::fs::File::open(&p).map_err(|_| Ok(()))?;
+        let len = std::fs::metadata(&p).map_err(Some)?.len();
+        let f = std::fs::File::open(&p).map_err(|_| None)?;
         crate::backup::read_headers_any_version(f, Path::new(&p))
             .map(|h| (h, len))
-            .map_err(|_| Ok(()))
+            .map_err(|_| None)
     })
     .await;
     match res {
         Ok(Ok((h, len))) if !h.is_empty() => Ok((h, len)),
-        Ok(Err(Err(e))) => Err(cannot_open(path, &e)),
+        Ok(Err(Some(e))) => Err(cannot_open(path, &e)),
         _ => Err(bad_media(path)),
     }
 }
