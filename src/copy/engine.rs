@@ -174,6 +174,7 @@ fn manifest_writer(sh: &Shared) -> Option<String> {
         if !st.dirty {
             return last_err;
         }
+        let last = st.stop;
         let bytes = st.m.to_json();
         st.dirty = false;
         drop(st);
@@ -185,6 +186,14 @@ fn manifest_writer(sh: &Shared) -> Option<String> {
             }
         };
         st = sh.manifest.lock().unwrap();
+        if last_err.is_some() {
+            if last {
+                return last_err;
+            }
+            // The file is behind: write it again (a full disk may have room by then, once a
+            // failed copy's temporary file is gone), at the latest when the workers are done.
+            st.dirty = true;
+        }
         if !st.stop {
             st = sh
                 .manifest_cv
