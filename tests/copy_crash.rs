@@ -75,15 +75,25 @@ fn check_folder(src: &Path, dest: &Path, when: &str) -> BTreeMap<String, String>
 
 #[test]
 fn sigkill_at_random_points_never_leaves_a_partial_file_and_the_rerun_completes() {
-    let (s, d) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let d = tempfile::tempdir().unwrap();
     let mut rng = Rng(0x5EED_1095_41F0_0D15);
-    // Real (synthetic) log backups: `logship copy` picks what to copy from their headers.
-    let mut spec = logship::backup::share::ShareSpec::new(s.path(), "mgc");
-    spec.logs = FILES as u32;
-    spec.log_size = 48 * 1024 + rng.next() % (352 * 1024);
-    logship::backup::share::write_share(&spec).unwrap();
+    // Real (synthetic) log backups: `logship copy` picks what to copy from their headers. Cycles
+    // alternate between two shares: small logs (one read-back after the copy) and logs over 48
+    // buffers (their read-back trails the writing, see the copy engine).
+    let shares: Vec<tempfile::TempDir> = [48 * 1024 + rng.next() % (352 * 1024), 800 * 1024]
+        .into_iter()
+        .map(|log_size| {
+            let s = tempfile::tempdir().unwrap();
+            let mut spec = logship::backup::share::ShareSpec::new(s.path(), "mgc");
+            spec.logs = FILES as u32;
+            spec.log_size = log_size;
+            logship::backup::share::write_share(&spec).unwrap();
+            s
+        })
+        .collect();
     let mut mid_run = 0;
     for k in 0..KILLS {
+        let s = &shares[(k / KILLS_PER_CYCLE) % shares.len()];
         let mut child = copy_cmd(s.path(), d.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

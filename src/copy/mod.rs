@@ -21,6 +21,7 @@ pub mod manifest;
 pub mod progress;
 pub mod select;
 mod stream;
+mod trail;
 
 use std::fmt;
 use std::io;

@@ -4,7 +4,7 @@
 //! hashing and writing or re-hashing overlap).
 
 use std::fs::File;
-use std::io;
+use std::io::{self, Read};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, sync_channel};
@@ -14,11 +14,17 @@ use crate::backup::read_full;
 
 /// Buffers in flight between the reader thread and the sink.
 const DEPTH: usize = 4;
+/// Buffers one pump holds at most.
+pub(crate) const PUMP_BUFFERS: usize = DEPTH + 1;
 
 pub(crate) struct PumpCfg<'a> {
     pub buf: usize,
     pub throttle: Option<Duration>,
     pub cancel: &'a AtomicBool,
+    /// Spread a large file over threads (reading, hashing and the sink overlap). Without, one
+    /// thread does all three: more efficient when other files keep the cores busy, since each
+    /// buffer is used while it is still in this core's cache.
+    pub spread: bool,
 }
 
 #[derive(Debug)]
@@ -34,15 +40,15 @@ pub(crate) type Pumped = (u64, Option<blake3::Hash>);
 /// Reads `src` to its end and gives every chunk to `sink`, in order. With `hash_on_read` the
 /// pump hashes what it reads (copy: the sink writes); without, the sink is free to hash (verify).
 /// `pool` holds the worker's buffers between files, so memory is touched once per worker.
-pub(crate) fn pump(
-    src: &mut File,
+pub(crate) fn pump<R: Read + Send>(
+    src: &mut R,
     size_hint: u64,
     cfg: &PumpCfg,
     hash_on_read: bool,
     pool: &mut Vec<Vec<u8>>,
     mut sink: impl FnMut(&[u8]) -> io::Result<()>,
 ) -> Result<Pumped, PumpError> {
-    if size_hint <= 2 * cfg.buf as u64 {
+    if !cfg.spread || size_hint <= 2 * cfg.buf as u64 {
         let mut buf = take(pool, cfg.buf);
         let r = sequential(src, cfg, hash_on_read, &mut buf, &mut sink);
         pool.push(buf);
@@ -127,8 +133,8 @@ pub(crate) fn pump(
     result
 }
 
-fn sequential(
-    src: &mut File,
+fn sequential<R: Read>(
+    src: &mut R,
     cfg: &PumpCfg,
     hash_on_read: bool,
     buf: &mut [u8],
@@ -162,9 +168,9 @@ fn take(pool: &mut Vec<Vec<u8>>, size: usize) -> Vec<u8> {
     }
 }
 
-/// Hashes a whole file (used to verify a copy or to compare both sides).
-pub(crate) fn hash_file(
-    f: &mut File,
+/// Hashes a whole file or stream (used to verify a copy or to compare both sides).
+pub(crate) fn hash_file<R: Read + Send>(
+    f: &mut R,
     size_hint: u64,
     cfg: &PumpCfg,
     pool: &mut Vec<Vec<u8>>,
@@ -198,16 +204,29 @@ pub fn forget_cached(path: &Path) {
     }
 }
 
+/// Drops a range's clean cached pages (dirty ones start their write-back instead).
+#[cfg(unix)]
+pub(crate) fn drop_range(f: &File, offset: u64, len: u64) -> io::Result<()> {
+    match std::num::NonZeroU64::new(len) {
+        Some(len) => rustix::fs::fadvise(f, offset, Some(len), rustix::fs::Advice::DontNeed)
+            .map_err(io::Error::from),
+        None => Ok(()),
+    }
+}
+
+#[cfg(not(unix))]
+pub(crate) fn drop_range(_f: &File, _offset: u64, _len: u64) -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "dropping cached pages needs posix_fadvise",
+    ))
+}
+
 /// Starts writing back a range just written, without waiting, so the device works while the copy
 /// goes on and the fsync at the end has little left to do. Linux's POSIX_FADV_DONTNEED starts
 /// writeback of dirty pages and drops only clean ones, so the range stays cached for the re-read.
 pub(crate) fn start_writeback(f: &File, offset: u64, len: u64) {
-    #[cfg(unix)]
-    if let Some(len) = std::num::NonZeroU64::new(len) {
-        let _ = rustix::fs::fadvise(f, offset, Some(len), rustix::fs::Advice::DontNeed);
-    }
-    #[cfg(not(unix))]
-    let _ = (f, offset, len);
+    let _ = drop_range(f, offset, len);
 }
 
 /// Tells the kernel the file is read front to back (bigger readahead); advice only.
@@ -241,6 +260,7 @@ mod tests {
                 buf,
                 throttle: None,
                 cancel: &cancel,
+                spread: true,
             };
             let mut pool = Vec::new();
             for _ in 0..2 {
@@ -274,6 +294,7 @@ mod tests {
             buf: 100,
             throttle: None,
             cancel: &cancel,
+            spread: true,
         };
         let mut calls = 0;
         let r = pump(&mut t, 10_000, &cfg, true, &mut Vec::new(), |_| {
