@@ -33,8 +33,10 @@ const PROGRESS_BATCH: u64 = 4 << 20;
 const WRITEBACK_STEP: u64 = 8 << 20;
 /// A file larger than this many buffers is verified by a re-read that trails its writing.
 const TRAIL_MIN_BUFFERS: u64 = 48;
-/// The trailing re-read waits for this many buffers' worth of new bytes before each fsync.
+/// The trailing re-read waits for this many buffers' worth of new bytes before each fsync, or
+/// for an eighth of the file if that is more: each fsync is a cache flush on the device.
 const TRAIL_SEGMENT_BUFFERS: u64 = 16;
+const TRAIL_SEGMENTS: u64 = 8;
 /// The manifest writer waits this long after a write, so a burst of small files shares one write.
 const MANIFEST_INTERVAL: Duration = Duration::from_millis(50);
 
@@ -656,7 +658,8 @@ fn write_and_trail(
     } else {
         None
     };
-    let segment = TRAIL_SEGMENT_BUFFERS * sh.opts.buffer_size as u64;
+    let segment =
+        (TRAIL_SEGMENT_BUFFERS * sh.opts.buffer_size as u64).max(job.size / TRAIL_SEGMENTS);
     let cfg = sh.pump_cfg(None, w.index);
     let mut vpool = w.pool.split_off(w.pool.len().saturating_sub(PUMP_BUFFERS));
     let (tx, rx) = channel();
