@@ -33,8 +33,8 @@ const PROGRESS_BATCH: u64 = 4 << 20;
 const WRITEBACK_STEP: u64 = 8 << 20;
 /// A file larger than this many buffers is verified by a re-read that trails its writing.
 const TRAIL_MIN_BUFFERS: u64 = 48;
-/// The trailing re-read waits for this many buffers' worth of new bytes before each fsync, or
-/// for an eighth of the file if that is more: each fsync is a cache flush on the device.
+/// The trailing re-read waits for this many buffers' worth of new bytes before each fsync; where
+/// fsyncs are slow, for up to an eighth of the file (each is a cache flush on the device).
 const TRAIL_SEGMENT_BUFFERS: u64 = 16;
 const TRAIL_SEGMENTS: u64 = 8;
 /// The manifest writer waits this long after a write, so a burst of small files shares one write.
@@ -658,8 +658,8 @@ fn write_and_trail(
     } else {
         None
     };
-    let segment =
-        (TRAIL_SEGMENT_BUFFERS * sh.opts.buffer_size as u64).max(job.size / TRAIL_SEGMENTS);
+    let segment = TRAIL_SEGMENT_BUFFERS * sh.opts.buffer_size as u64;
+    let segments = (segment, job.size / TRAIL_SEGMENTS);
     let cfg = sh.pump_cfg(None, w.index);
     let mut vpool = w.pool.split_off(w.pool.len().saturating_sub(PUMP_BUFFERS));
     let (tx, rx) = channel();
@@ -667,7 +667,7 @@ fn write_and_trail(
         let vpool = &mut vpool;
         let cfg = &cfg;
         let verifier = s.spawn(move || {
-            let mut t = Trail::new(f, sync, mode == VerifyMode::Disk, segment, rx);
+            let mut t = Trail::new(f, sync, mode == VerifyMode::Disk, segments, rx);
             hash_file(&mut t, job.size, cfg, vpool)
         });
         let written = write_part(sh, job, part, src, out, w, Some(&tx));

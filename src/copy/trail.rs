@@ -5,6 +5,10 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::sync::mpsc::{Receiver, TryRecvError};
+use std::time::{Duration, Instant};
+
+/// An fsync that takes this long went to a device.
+const SLOW_SYNC: Duration = Duration::from_millis(2);
 
 /// What the writer tells the trailing reader.
 #[derive(Debug, Clone, Copy)]
@@ -17,13 +21,16 @@ pub(crate) enum Mark {
 
 /// A reader over a file that is still being written. It hands out bytes only up to a point that
 /// was made durable (`fdatasync` through `sync`) before it was read, in segments of at least
-/// `segment` bytes, so the device's cache flushes stay few. In disk mode (`drop_pages`) each
-/// segment's clean pages are dropped after the sync, so its read comes from the device.
+/// `segment` bytes. A segment whose fsync was slow (a device cache flush, not a tmpfs) doubles the
+/// next one, up to `max_segment`: few flushes on a disk, a short tail where syncing is free. In
+/// disk mode (`drop_pages`) each segment's clean pages are dropped after the sync, so its read
+/// comes from the device.
 pub(crate) struct Trail {
     f: File,
     sync: Option<File>,
     drop_pages: bool,
     segment: u64,
+    max_segment: u64,
     marks: Receiver<Mark>,
     pos: u64,
     ready: u64,
@@ -38,7 +45,7 @@ impl Trail {
         f: File,
         sync: Option<File>,
         drop_pages: bool,
-        segment: u64,
+        (segment, max_segment): (u64, u64),
         marks: Receiver<Mark>,
     ) -> Trail {
         Trail {
@@ -46,6 +53,7 @@ impl Trail {
             sync,
             drop_pages,
             segment: segment.max(1),
+            max_segment: max_segment.max(segment),
             marks,
             pos: 0,
             ready: 0,
@@ -82,7 +90,11 @@ impl Trail {
         // Done comes after the writer's own fsync of the whole file.
         if !self.done {
             if let Some(s) = &self.sync {
+                let t = Instant::now();
                 s.sync_data()?;
+                if t.elapsed() >= SLOW_SYNC {
+                    self.segment = (self.segment * 2).min(self.max_segment);
+                }
             }
         }
         if self.drop_pages {
@@ -140,7 +152,7 @@ mod tests {
             File::open(&path).unwrap(),
             Some(out.try_clone().unwrap()),
             cfg!(unix),
-            segment,
+            (segment, segment * 4),
             rx,
         );
         std::thread::scope(|s| {
@@ -188,7 +200,7 @@ mod tests {
         // 100 bytes on disk, only 40 marked: the rest is not the copy's yet.
         out.write_all(&data(100)).unwrap();
         let (tx, rx) = channel();
-        let mut t = Trail::new(File::open(&path).unwrap(), None, false, 10, rx);
+        let mut t = Trail::new(File::open(&path).unwrap(), None, false, (10, 10), rx);
         tx.send(Mark::Written(40)).unwrap();
         let mut buf = [0u8; 100];
         let mut got = 0;
