@@ -356,7 +356,7 @@ pub fn run(spec: &BenchSpec) -> Result<BenchReport, BenchError> {
         notes.push(format!(
             "apply-only costs {:.0} ms per log on top of the restore rate (apply-only starts from \
              copies an earlier run verified, so each is hashed before its restore; the round \
-             trip; the simulator's two state writes; timer rounding){bound}",
+             trip; the simulator's state writes after the modelled time){bound}",
             a.seconds_per_log * 1000.0,
         ));
     }

@@ -375,6 +375,9 @@ pub async fn recover(conn: &mut Conn, db: &str) -> Outcome {
 }
 
 pub async fn restore_log(conn: &mut Conn, db: &str, path: &str, opts: &RestoreOpts) -> Outcome {
+    // The modelled restore time runs from here: checking the device and marking the database
+    // are part of it, as a server's fixed costs are part of its measured restore rate.
+    let started = Instant::now();
     let fail = |m: Msg| Outcome::Err(vec![m, terminating("RESTORE LOG")]);
     let (name, redo, prev_interrupted) = {
         let st = conn.shared.state();
@@ -445,7 +448,6 @@ pub async fn restore_log(conn: &mut Conn, db: &str, path: &str, opts: &RestoreOp
     if let Err(m) = mark {
         return fail(m);
     }
-    let started = Instant::now();
     let read = read_with_progress(conn, path, total, opts.stats.unwrap_or(0), started).await;
     let rollback = |conn: &Conn| {
         let _ = conn.shared.mutate(|st| {
@@ -534,9 +536,9 @@ enum ReadEnd {
 /// what has been read, held back to `restore_mib_per_s` when set, so a small file restores as
 /// slowly as the model says and its 3211 messages (every `stats` percent) spread over that time.
 /// Watches for ATTENTION, KILL, a closed connection and the drop fault. The model's clock runs
-/// from `start`, so opening the file and starting the reader are part of the modelled time, as
-/// a server's fixed costs are part of its measured restore rate. `total` is the device's length
-/// when its headers were read.
+/// from `start` (the statement's start), so checking the device's headers, marking the database
+/// and starting the reader are part of the modelled time, as a server's fixed costs are part of
+/// its measured restore rate. `total` is the device's length when its headers were read.
 async fn read_with_progress(
     conn: &mut Conn,
     path: &str,
@@ -560,9 +562,23 @@ async fn read_with_progress(
             let mut progress = |done: u64, _total: u64| {
                 let _ = tx.send(done);
             };
-            super::media::read_whole(Path::new(&p), &mut progress, &cancel)
+            let read = super::media::read_whole(Path::new(&p), &mut progress, &cancel)
                 .map(|(_, hash)| hash)
-                .map_err(|_| ())
+                .map_err(|_| ());
+            // A read done before the model's end waits for it here, to the microsecond: the
+            // async side's timers tick in whole milliseconds and added 1-1.5 ms to each
+            // restore. Short sleeps, so a cancelled restore lets go of the database at once.
+            if let (Ok(_), Some(r)) = (&read, rate) {
+                let end = start + Duration::from_secs_f64(total as f64 / r);
+                while !cancel.load(Ordering::Relaxed) {
+                    let left = end.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    std::thread::sleep(left.min(Duration::from_millis(1)));
+                }
+            }
+            read
         })
     };
     conn.set_request(Some(("RESTORE LOG".into(), 0.0)));
@@ -640,12 +656,14 @@ async fn read_with_progress(
             break;
         }
     }
-    if result.is_none() {
-        result = Some(job.await.unwrap_or(Err(())));
-    }
     conn.set_request(None);
     if let Some(s) = stop {
+        // Not waiting for the reader: it sees `cancel` within a millisecond and ends on its own,
+        // and the database is let go of now, as the session is.
         return ReadEnd::Stopped(s);
+    }
+    if result.is_none() {
+        result = Some(job.await.unwrap_or(Err(())));
     }
     ReadEnd::Done(result.unwrap_or(Err(())).map(|hash| (total, hash)))
 }
