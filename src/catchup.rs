@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -547,12 +547,14 @@ pub async fn copy_and_apply(
     // The copy runs on its own threads and announces each verified file.
     let (tx, mut rx) = mpsc::unbounded_channel::<(String, Vouched)>();
     let jobs = chain_jobs(plan);
+    let consumed = Arc::new(AtomicUsize::new(0));
     let copier = {
         let dest = s.dest_dir.clone();
         let opts = CopyOptions {
             low_priority: true,
             // The restore reads each copy next; its pages go after the restore.
             keep_cached: true,
+            consumed: Some(consumed.clone()),
             ..s.copy.clone()
         };
         let progress = progress.clone();
@@ -689,6 +691,7 @@ pub async fn copy_and_apply(
                     last_lsn: log.last_lsn,
                     already_in,
                 })?;
+                consumed.fetch_add(1, Ordering::Relaxed);
                 // Bytes changed while the server read them are in the database.
                 let path = s.dest_dir.join(&log.name);
                 // A stamp that still matches is one stat, here, rather than a hop to a blocking

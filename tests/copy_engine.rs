@@ -441,3 +441,30 @@ fn a_name_given_twice_runs_once_and_the_second_is_reported() {
     assert!(matches!(r.failed[0].error, CopyError::DuplicateName { .. }));
     assert_same(d.path(), &jobs[..2]);
 }
+
+#[test]
+fn a_consumer_that_never_catches_up_does_not_hold_up_the_copy() {
+    let (s, d) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let jobs = share(s.path(), &[3000; 12]);
+    let consumed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    for workers in [1, 2, 3] {
+        for e in fs::read_dir(d.path()).unwrap() {
+            fs::remove_file(e.unwrap().path()).unwrap();
+        }
+        // Nothing is ever consumed: the first worker waits once the copy is 2 x workers files
+        // ahead, and the others take the rest.
+        let o = CopyOptions {
+            workers,
+            consumed: Some(consumed.clone()),
+            ..opts(VerifyMode::Reread)
+        };
+        let (r, announced) = run(&jobs, d.path(), &o);
+        assert!(r.ok(), "{r:?}");
+        assert_eq!(
+            (r.copied.len(), announced.len()),
+            (12, 12),
+            "{workers} workers"
+        );
+        assert_same(d.path(), &jobs);
+    }
+}

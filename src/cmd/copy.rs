@@ -194,6 +194,7 @@ fn options(a: &CopyArgs) -> anyhow::Result<CopyOptions> {
         fsync: true,
         low_priority: false,
         keep_cached: false,
+        consumed: None,
     })
 }
 

@@ -37,6 +37,8 @@ const TRAIL_MIN_BUFFERS: u64 = 48;
 /// fsyncs are slow, for up to an eighth of the file (each is a cache flush on the device).
 const TRAIL_SEGMENT_BUFFERS: u64 = 16;
 const TRAIL_SEGMENTS: u64 = 8;
+/// How often a worker waiting for the consumer looks again.
+const CONSUMER_POLL: Duration = Duration::from_millis(1);
 /// The manifest writer waits this long after a write, so a burst of small files shares one write.
 const MANIFEST_INTERVAL: Duration = Duration::from_millis(50);
 
@@ -60,9 +62,36 @@ struct Shared<'a> {
     /// The jobs (by index) workers are on, and the cores they share: see `Shared::pump_cfg`.
     in_flight: Mutex<BTreeSet<usize>>,
     cores: usize,
+    /// Files announced to `on_verified` so far.
+    announced: AtomicUsize,
 }
 
 impl Shared<'_> {
+    fn announce(&self, vf: &VerifiedFile) {
+        self.announced.fetch_add(1, Ordering::Relaxed);
+        (self.on_verified)(vf);
+    }
+
+    /// The first worker's pause while the copy is far enough ahead of its consumer (see
+    /// `CopyOptions::consumed`). It ends when the consumer catches up, when no job is left to
+    /// take (the other workers take the rest; a consumer that stopped never holds it up) or on
+    /// cancel.
+    fn wait_for_consumer(&self, next: &AtomicUsize, jobs: usize, workers: usize) {
+        let Some(consumed) = &self.opts.consumed else {
+            return;
+        };
+        while next.load(Ordering::Relaxed) < jobs && !self.cancel.load(Ordering::Relaxed) {
+            let ahead = self
+                .announced
+                .load(Ordering::Relaxed)
+                .saturating_sub(consumed.load(Ordering::Relaxed));
+            if ahead < 2 * workers {
+                return;
+            }
+            std::thread::sleep(CONSUMER_POLL);
+        }
+    }
+
     /// How to move the bytes of job `index` now. The oldest job in flight is spread over threads
     /// (a consumer in chain order waits for it first), and so is every job while at most half the
     /// cores have one. The others go on one thread each, which does more with the cores since
@@ -139,6 +168,7 @@ pub fn copy_files(
         content_reads: AtomicU64::new(0),
         dir_sync: DirSync::default(),
         in_flight: Mutex::new(BTreeSet::new()),
+        announced: AtomicUsize::new(0),
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
     // Two jobs with one name would write the same temporary file: only the first one runs.
@@ -164,6 +194,11 @@ pub fn copy_files(
                         pool: Vec::new(),
                     };
                     loop {
+                        // Only the first worker waits: it runs at normal priority, and with
+                        // one worker nothing else would take the jobs.
+                        if w == 0 && workers > 1 {
+                            shared.wait_for_consumer(next, jobs.len(), workers);
+                        }
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(job) = jobs.get(i) else { break };
                         if cancel.load(Ordering::Relaxed) {
@@ -314,7 +349,7 @@ fn process(sh: &Shared, job: &CopyJob, w: &mut Worker) {
                 };
                 sh.progress.bytes(job.size);
                 sh.report.lock().unwrap().skipped.push(vf.clone());
-                (sh.on_verified)(&vf);
+                sh.announce(&vf);
                 sh.progress.file_done(&job.name, true);
             }
             // A hand-edited manifest: do not trust it, compare instead.
@@ -331,7 +366,7 @@ fn hash_check_then_copy(sh: &Shared, job: &CopyJob, w: &mut Worker) {
             sh.progress.bytes(job.size);
             record(sh, &vf, VerifiedBy::Compared);
             sh.report.lock().unwrap().verified_by_hash.push(vf.clone());
-            (sh.on_verified)(&vf);
+            sh.announce(&vf);
             sh.progress.file_done(&job.name, true);
         }
         Ok(None) => {
@@ -387,7 +422,7 @@ fn copy_with_retries(sh: &Shared, job: &CopyJob, w: &mut Worker) {
                     r.bytes_copied += vf.size;
                     r.copied.push(vf.clone());
                 }
-                (sh.on_verified)(&vf);
+                sh.announce(&vf);
                 sh.progress.file_done(&job.name, true);
                 return;
             }

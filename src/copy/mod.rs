@@ -27,6 +27,8 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -153,6 +155,11 @@ pub struct CopyOptions {
     /// pages. Catch-up keeps them (the restore reads the file next) and drops them after the
     /// restore. Linux only (posix_fadvise); elsewhere the cache is left to the system.
     pub keep_cached: bool,
+    /// How many of the announced files the consumer (catch-up's applier) has finished with.
+    /// With it, the first worker (the one at normal priority, see `low_priority`) waits while
+    /// the copy is `2 x workers` files ahead: when the restores are the critical path, the copy
+    /// then goes on at low priority only and stays out of their way.
+    pub consumed: Option<Arc<AtomicUsize>>,
 }
 
 /// Workers when none is asked for; chosen from `cargo bench --bench copy` (see the README).
@@ -171,6 +178,7 @@ impl Default for CopyOptions {
             fsync: true,
             low_priority: false,
             keep_cached: false,
+            consumed: None,
         }
     }
 }
