@@ -133,7 +133,8 @@ pub struct CopyOptions {
     /// Files copied at once.
     pub workers: usize,
     pub verify: VerifyMode,
-    /// Read and write size; files larger than two buffers get a reader thread and a writer thread.
+    /// Read and write size. A file larger than two buffers may be spread over a reader, a hasher
+    /// and a writer thread (see the engine), one over 48 buffers is read back as it is written.
     pub buffer_size: usize,
     /// Extra attempts after a source changed while copied or a verification mismatch.
     pub retries: u32,
