@@ -714,10 +714,6 @@ fn write_and_trail(
     });
     w.pool.append(&mut vpool);
     let written = written?;
-    let read = read.map_err(|e| match e {
-        PumpError::Cancelled => CopyError::Cancelled,
-        PumpError::Read(source) | PumpError::Sink(source) => read_err(source),
-    })?;
     check_read_back(job, part, written.len, &written.hash, read)?;
     Ok((written, mode.into()))
 }
@@ -742,10 +738,7 @@ fn verify(
     sh.content_reads.fetch_add(1, Ordering::Relaxed);
     let mode = read_mode(sh, &f);
     let cfg = sh.pump_cfg(None, w.index);
-    let read = hash_file(&mut f, len, &cfg, &mut w.pool).map_err(|e| match e {
-        PumpError::Cancelled => CopyError::Cancelled,
-        PumpError::Read(source) | PumpError::Sink(source) => read_err(source),
-    })?;
+    let read = hash_file(&mut f, len, &cfg, &mut w.pool);
     check_read_back(job, part, len, hash, read)?;
     Ok(mode.into())
 }
@@ -772,14 +765,21 @@ fn read_mode(sh: &Shared, f: &File) -> VerifyMode {
     }
 }
 
-/// What the read-back found against what was written.
+/// What the read-back of `part` found (or why it failed) against what was written.
 fn check_read_back(
     job: &CopyJob,
     part: &Path,
     len: u64,
     hash: &blake3::Hash,
-    (n, h): (u64, blake3::Hash),
+    read: Result<(u64, blake3::Hash), PumpError>,
 ) -> Result<(), CopyError> {
+    let (n, h) = read.map_err(|e| match e {
+        PumpError::Cancelled => CopyError::Cancelled,
+        PumpError::Read(source) | PumpError::Sink(source) => CopyError::DestRead {
+            path: part.to_path_buf(),
+            source,
+        },
+    })?;
     if n != len || h != *hash {
         return Err(CopyError::Mismatch {
             path: part.to_path_buf(),
