@@ -67,10 +67,34 @@ fn fill(buf: &mut [u8], mut x: u64) {
     }
 }
 
+/// Whether `dir` holds exactly the files `c` describes (count and sizes), so data written by an
+/// earlier run at another `LOGSHIP_BENCH_SCALE` is not timed under this run's labels.
+fn holds_case(dir: &Path, c: &Case) -> bool {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return false;
+    };
+    let mut n = 0;
+    for e in entries {
+        let Ok(e) = e else { return false };
+        if !e.metadata().is_ok_and(|m| m.is_file() && m.len() == c.size) {
+            return false;
+        }
+        n += 1;
+    }
+    n == c.files
+}
+
 fn make_case(root: &Path, c: &Case) -> PathBuf {
     let dir = root.join(format!("src_{}", c.key));
-    if dir.exists() {
+    if holds_case(&dir, c) {
         return dir;
+    }
+    if dir.exists() {
+        eprintln!(
+            "{} holds other data (another scale?): writing it again",
+            dir.display()
+        );
+        fs::remove_dir_all(&dir).unwrap();
     }
     fs::create_dir_all(&dir).unwrap();
     let mut buf = vec![0u8; 1 << 20];
