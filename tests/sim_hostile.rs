@@ -1,6 +1,7 @@
 //! Hostile input never panics the simulator and never stops it serving others: garbage, a
 //! truncated packet, LOGIN7 offsets outside the packet, a message claiming 100 MB, a PLP value
-//! claiming 100 MB, 1,000 connections opened and dropped. Plus property tests of the parsers.
+//! claiming 100 MB, 1,000 connections opened and dropped, clients still connected when the server
+//! stops. Plus property tests of the parsers.
 
 mod sim_support;
 
@@ -210,6 +211,48 @@ async fn a_thousand_connections_opened_and_dropped() {
         assert_eq!(rows(c, "SELECT 1", &[]).await.len(), 1);
     }
     assert_eq!(PANICS.load(Ordering::SeqCst), 0);
+}
+
+/// Whether the server has closed `s` already: a non-blocking read sees the end of the stream.
+fn closed_now(s: TcpStream) -> bool {
+    use std::io::Read;
+    let mut s = s.into_std().unwrap();
+    s.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            // What the server sent before closing (a login answer).
+            Ok(_) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_stopped_server_has_ended_every_session() {
+    // A caller removes the state folder once `serve` returns, so no session may still be running
+    // then: not one that never finished its handshake, not an idle logged-in one.
+    let (sim, _d) = Sim::with(&scenario()).await;
+    let silent = TcpStream::connect(sim.addr).await.unwrap();
+    let mut half = TcpStream::connect(sim.addr).await.unwrap();
+    half.write_all(&packet(18, 1, &prelogin_payload()))
+        .await
+        .unwrap();
+    let (idle, _) = Raw::login(sim.addr, "failover", PASSWORD).await;
+    sim.stop().await;
+    assert!(
+        closed_now(silent),
+        "a session in its handshake outlived the server"
+    );
+    assert!(
+        closed_now(half),
+        "a session after PRELOGIN outlived the server"
+    );
+    assert!(
+        closed_now(idle.s),
+        "a logged-in session outlived the server"
+    );
 }
 
 #[tokio::test]

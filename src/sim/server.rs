@@ -24,6 +24,8 @@ use super::tds::tokens::{self, Tokens, DONE_ATTN, DONE_COUNT, DONE_ERROR, DONE_M
 
 /// At most this many connections at once; more are accepted and closed at once.
 pub const MAX_CONNECTIONS: usize = 1024;
+/// How long a stopping simulator waits for its sessions to end.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
 /// A client must finish PRELOGIN and LOGIN7 within this time.
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -297,7 +299,8 @@ fn batch_statements(payload: &[u8]) -> Result<Vec<Statement>, Vec<Msg>> {
     sql::parse_batch(&text, &HashMap::new()).map_err(|e| vec![sql_error(e)])
 }
 
-/// Accepts connections until `shutdown` resolves.
+/// Accepts connections until `shutdown` resolves, then ends every session and waits for them
+/// (at most `SHUTDOWN_WAIT`), so nothing writes the state folder after it returns.
 pub async fn serve(
     listener: TcpListener,
     shared: Arc<Shared>,
@@ -336,6 +339,10 @@ pub async fn serve(
         }
     }
     stop_all.cancel();
+    // Each connection holds a permit until its task ends: having them all back means no session
+    // is still finishing a statement, so nothing writes the state folder after `serve` returns
+    // (a caller may remove the folder next). Bounded, so a stuck session cannot hold up the stop.
+    let _ = tokio::time::timeout(SHUTDOWN_WAIT, limit.acquire_many(MAX_CONNECTIONS as u32)).await;
     Ok(())
 }
 
@@ -345,8 +352,8 @@ async fn connection(
     stop: CancellationToken,
 ) -> std::io::Result<()> {
     let (mut rd, mut wr) = sock.into_split();
-    // Handshake: PRELOGIN (optional) then LOGIN7, within LOGIN_TIMEOUT.
-    let login = tokio::time::timeout(LOGIN_TIMEOUT, async {
+    // Handshake: PRELOGIN (optional) then LOGIN7, within LOGIN_TIMEOUT; a stopping server ends it.
+    let handshake = tokio::time::timeout(LOGIN_TIMEOUT, async {
         let mut id = 1u8;
         loop {
             let Some(m) = packet::read_message(&mut rd).await? else {
@@ -362,9 +369,11 @@ async fn connection(
                 t => return Err(invalid(format!("message type {t} before login"))),
             }
         }
-    })
-    .await
-    .map_err(|_| invalid("login timeout"))??;
+    });
+    let login = tokio::select! {
+        r = handshake => r.map_err(|_| invalid("login timeout"))??,
+        _ = stop.cancelled() => None,
+    };
     let Some(login) = login else { return Ok(()) };
 
     let (server, ok, db_ok) = {
