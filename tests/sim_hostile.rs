@@ -224,7 +224,10 @@ fn closed_now(s: TcpStream) -> bool {
             Ok(0) => return true,
             // What the server sent before closing (a login answer).
             Ok(_) => continue,
-            Err(_) => return false,
+            // Nothing to read and no end yet: the session is still open.
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
+            // Closed with a reset: closed all the same.
+            Err(_) => return true,
         }
     }
 }
