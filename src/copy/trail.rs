@@ -53,7 +53,8 @@ impl Trail {
             sync,
             drop_pages,
             segment: segment.max(1),
-            max_segment: max_segment.max(segment),
+            // Never below the first segment, nor 0: doubling a 0 limit would make segments empty.
+            max_segment: max_segment.max(segment).max(1),
             marks,
             pos: 0,
             ready: 0,
@@ -210,5 +211,18 @@ mod tests {
         assert_eq!(got, 40);
         tx.send(Mark::Done(40)).unwrap();
         assert_eq!(t.read(&mut buf).unwrap(), 0, "the end is the marked end");
+    }
+
+    #[test]
+    fn segments_are_never_empty_and_never_shrink_below_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("part");
+        File::create(&path).unwrap();
+        for (first, most) in [(0, 0), (0, 5), (8, 0), (8, 4), (8, 64)] {
+            let (_tx, rx) = channel::<Mark>();
+            let t = Trail::new(File::open(&path).unwrap(), None, false, (first, most), rx);
+            assert!(t.segment >= 1, "({first}, {most})");
+            assert!(t.max_segment >= t.segment, "({first}, {most})");
+        }
     }
 }
