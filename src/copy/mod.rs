@@ -134,7 +134,8 @@ pub struct CopyOptions {
     pub workers: usize,
     pub verify: VerifyMode,
     /// Read and write size. A file larger than two buffers may be spread over a reader, a hasher
-    /// and a writer thread (see the engine), one over 48 buffers is read back as it is written.
+    /// and a writer thread (see the engine); in the reread and disk modes, one over 48 buffers is
+    /// read back as it is written.
     pub buffer_size: usize,
     /// Extra attempts after a source changed while copied or a verification mismatch.
     pub retries: u32,
