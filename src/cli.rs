@@ -368,7 +368,7 @@ pub struct CopyArgs {
     /// Files copied at once (default: the best measured on this machine class, see README).
     #[arg(long)]
     pub workers: Option<usize>,
-    /// Verification: reread (hash the copy again), disk (re-read from the device), inline (trust the write).
+    /// Verification: reread (read the copy back and compare), disk (read it back from the device), inline (trust the write).
     #[arg(long, default_value = "reread")]
     pub verify: String,
     /// Read/write buffer size, e.g. 1MiB.

@@ -367,6 +367,63 @@ fn a_source_that_keeps_changing_is_retried_then_reported_and_never_lands() {
 }
 
 #[test]
+fn a_copy_that_changes_before_its_read_back_is_retried_then_reported_and_never_lands() {
+    // Someone writes into the temporary file while it is copied: the read-back must see it,
+    // both where a file is read back after its fsync (8 buffers) and where the read-back trails
+    // the writing (64 buffers, over the 48 a worker keeps).
+    for verify in [VerifyMode::Reread, VerifyMode::Disk] {
+        let (s, d) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let jobs = share(s.path(), &[512 << 10, 4 << 20, 30_000]);
+        let o = CopyOptions {
+            workers: 3,
+            retries: 2,
+            throttle: Some(Duration::from_millis(3)),
+            ..opts(verify)
+        };
+        let stop = AtomicBool::new(false);
+        let r = std::thread::scope(|sc| {
+            for j in &jobs[..2] {
+                let (part, stop) = (d.path().join(part_name(&j.name)), &stop);
+                let byte = !fs::read(&j.source).unwrap()[100];
+                sc.spawn(move || {
+                    use std::io::{Seek, SeekFrom, Write};
+                    while !stop.load(Ordering::Relaxed) {
+                        if let Ok(mut f) = fs::File::options().write(true).open(&part) {
+                            if f.metadata().unwrap().len() >= 64 << 10 {
+                                f.seek(SeekFrom::Start(100)).unwrap();
+                                f.write_all(&[byte]).unwrap();
+                            }
+                        }
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                });
+            }
+            let r = run(&jobs, d.path(), &o).0;
+            stop.store(true, Ordering::Relaxed);
+            r
+        });
+        assert_eq!(r.copied.len(), 1, "{verify}: {r:?}");
+        assert_eq!(r.failed.len(), 2, "{verify}: {r:?}");
+        for f in &r.failed {
+            assert_eq!(f.attempts, 3, "{verify} {}", f.name);
+            assert!(
+                matches!(f.error, CopyError::Mismatch { .. }),
+                "{verify}: {:?}",
+                f.error
+            );
+            let msg = f.error.to_string();
+            assert!(
+                msg.contains(&format!("{} does not match its source", part_name(&f.name)))
+                    && msg.ends_with("byte 100 differs"),
+                "{verify}: {msg}"
+            );
+            assert!(!d.path().join(&f.name).exists());
+            assert!(!d.path().join(part_name(&f.name)).exists());
+        }
+    }
+}
+
+#[test]
 fn cancel_leaves_no_final_name_for_unfinished_files() {
     let (s, d) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let jobs = share(s.path(), &[256 << 10; 6]);

@@ -4,10 +4,10 @@
 
 use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{channel, Sender};
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,10 +16,12 @@ use tracing::{debug, info_span, warn};
 use super::dirsync::DirSync;
 use super::manifest::{self, now_secs, sync_dir, to_ns, Manifest, ManifestEntry};
 use super::progress::CopyProgress;
+use super::readback::{compare_back, Back};
+use super::ring::Ring;
 use super::select::{decide, dest_state, remove_leftovers, Action};
 use super::stream::{
-    advise_sequential, drop_cached_pages, hash_file, pump, start_writeback, PumpCfg, PumpError,
-    PUMP_BUFFERS,
+    advise_sequential, drop_cached_pages, hash_file, pump, start_writeback, Kept, PumpCfg,
+    PumpError, PUMP_BUFFERS,
 };
 use super::trail::{Mark, Trail};
 use super::{
@@ -31,10 +33,13 @@ use super::{
 const PROGRESS_BATCH: u64 = 4 << 20;
 /// Writeback of a large file is started every this many bytes (see `start_writeback`).
 const WRITEBACK_STEP: u64 = 8 << 20;
-/// A file larger than this many buffers is verified by a re-read that trails its writing.
-const TRAIL_MIN_BUFFERS: u64 = 48;
+/// A file of up to this many buffers keeps them all for its read-back after the fsync; a larger
+/// one is read back while it is written (see `write_and_trail`), with at most this many in use.
+/// This bounds a worker's buffers (48 MiB at the default size).
+const KEEP_BUFFERS: u64 = 48;
 /// The trailing re-read waits for this many buffers' worth of new bytes before each fsync; where
-/// fsyncs are slow, for up to an eighth of the file (each is a cache flush on the device).
+/// fsyncs are slow, for up to an eighth of the file or half of `KEEP_BUFFERS` (each is a cache
+/// flush on the device).
 const TRAIL_SEGMENT_BUFFERS: u64 = 16;
 const TRAIL_SEGMENTS: u64 = 8;
 /// How often a worker waiting for the consumer looks again.
@@ -493,6 +498,7 @@ fn pump_err(e: PumpError, read_path: &Path, write_path: &Path) -> CopyError {
             source,
         },
         PumpError::Cancelled => CopyError::Cancelled,
+        PumpError::Stopped => WriteFail::Stopped.into_copy(write_path),
     }
 }
 
@@ -537,13 +543,16 @@ fn copy_to_part(
         .open(part)
         .map_err(write_err)?;
     let buf = sh.opts.buffer_size as u64;
-    let trailing = sh.opts.verify != VerifyMode::Inline && job.size > TRAIL_MIN_BUFFERS * buf;
-    let (written, by) = if trailing {
-        write_and_trail(sh, job, part, (&mut src, &before), &mut out, w)?
+    let src = (&mut src, &before);
+    let (written, by) = if sh.opts.verify == VerifyMode::Inline {
+        let ring = Ring::new(&mut w.pool, sh.opts.buffer_size, PUMP_BUFFERS);
+        let done = write_part(sh, job, part, src, &mut out, (&ring, None), w, None);
+        ring.into_pool(&mut w.pool);
+        (done.map_err(|e| e.into_copy(part))?, VerifiedBy::Inline)
+    } else if job.size > KEEP_BUFFERS * buf {
+        write_and_trail(sh, job, part, src, &mut out, w)?
     } else {
-        let done = write_part(sh, job, part, (&mut src, &before), &mut out, w, None)?;
-        let by = verify(sh, job, part, done.len, &done.hash, w)?;
-        (done, by)
+        write_then_compare(sh, job, part, src, &mut out, w)?
     };
     // Clean after the fsync, so they go; a failure only leaves them cached. (Without fsync, a
     // benchmark-only mode, the pages are dirty and dropping them would start their write-back.)
@@ -597,17 +606,46 @@ struct Written {
     old_mtime: bool,
 }
 
+/// Why writing a temporary file stopped.
+enum WriteFail {
+    Copy(CopyError),
+    /// Its read-back failed and closed the ring; the read-back says why.
+    Stopped,
+}
+
+impl From<CopyError> for WriteFail {
+    fn from(e: CopyError) -> Self {
+        WriteFail::Copy(e)
+    }
+}
+
+impl WriteFail {
+    fn into_copy(self, part: &Path) -> CopyError {
+        match self {
+            WriteFail::Copy(e) => e,
+            WriteFail::Stopped => CopyError::DestRead {
+                path: part.to_path_buf(),
+                source: io::Error::other("the read-back stopped"),
+            },
+        }
+    }
+}
+
 /// Copies `src` into `out` while hashing it, checks the source did not change, keeps its mtime
-/// and fsyncs. With `marks`, tells a trailing verifier how far the writing is, and that it is done.
+/// and fsyncs. The buffers come from `ring`; with `keep`, each goes on to the read-back once
+/// written and hashed. With `marks`, tells a trailing read-back how far the writing is, and
+/// that it is done.
+#[allow(clippy::too_many_arguments)]
 fn write_part(
     sh: &Shared,
     job: &CopyJob,
     part: &Path,
     (src, before): (&mut File, &fs::Metadata),
     out: &mut File,
-    w: &mut Worker,
+    (ring, keep): (&Ring, Option<Sender<Kept>>),
+    w: &Worker,
     marks: Option<&Sender<Mark>>,
-) -> Result<Written, CopyError> {
+) -> Result<Written, WriteFail> {
     let write_err = |source: io::Error| CopyError::DestWrite {
         path: part.to_path_buf(),
         source,
@@ -616,7 +654,7 @@ fn write_part(
     let mut unreported = 0u64;
     let (mut written, mut flushed) = (0u64, 0u64);
     let fsync = sh.opts.fsync;
-    let pumped = pump(src, job.size, &cfg, true, &mut w.pool, |chunk| {
+    let pumped = pump(src, job.size, &cfg, ring, true, keep, |chunk| {
         out.write_all(chunk)?;
         written += chunk.len() as u64;
         if fsync && written - flushed >= WRITEBACK_STEP {
@@ -624,7 +662,7 @@ fn write_part(
             flushed = written;
         }
         if let Some(m) = marks {
-            // A verifier that has stopped says why through its own result.
+            // A read-back that has stopped says why through its own result.
             let _ = m.send(Mark::Written(written));
         }
         unreported += chunk.len() as u64;
@@ -635,20 +673,21 @@ fn write_part(
         Ok(())
     });
     sh.progress.bytes(unreported);
-    let (n, hash) = pumped.map_err(|e| pump_err(e, &job.source, part))?;
-    let hash = hash.expect("hashed while reading");
+    let (n, hash) = match pumped {
+        Ok(p) => p,
+        Err(PumpError::Stopped) => return Err(WriteFail::Stopped),
+        Err(e) => return Err(pump_err(e, &job.source, part).into()),
+    };
+    let hash = hash.expect("hashed while copying");
     if n != job.size {
-        return Err(changed(
-            job,
-            format!("read {n} bytes, listed at {}", job.size),
-        ));
+        return Err(changed(job, format!("read {n} bytes, listed at {}", job.size)).into());
     }
     let after = src.metadata().map_err(|source| CopyError::SourceRead {
         path: job.source.clone(),
         source,
     })?;
     if after.len() != before.len() || after.modified().ok() != before.modified().ok() {
-        return Err(changed(job, "modified while it was read".into()));
+        return Err(changed(job, "modified while it was read".into()).into());
     }
     let old_mtime = before
         .modified()
@@ -670,9 +709,38 @@ fn write_part(
     })
 }
 
-/// `write_part` with the verification's re-read trailing the writer on another thread, each
-/// segment read after an fsync that covered it (see `trail`), so a large file's second hash
-/// pass overlaps its copy.
+/// A file of at most `KEEP_BUFFERS` buffers: written whole with every buffer kept, fsynced, then
+/// read back (from the device in disk mode) and compared with them.
+fn write_then_compare(
+    sh: &Shared,
+    job: &CopyJob,
+    part: &Path,
+    src: (&mut File, &fs::Metadata),
+    out: &mut File,
+    w: &mut Worker,
+) -> Result<(Written, VerifiedBy), CopyError> {
+    let buf = sh.opts.buffer_size;
+    // Every buffer of the file, one read past its end (the pump's check that it did not grow),
+    // and the read-back's own.
+    let max = job.size.div_ceil(buf as u64) as usize + 2;
+    let ring = Ring::new(&mut w.pool, buf, max);
+    let rbuf = ring.get().expect("a new ring has a buffer");
+    let (tx, rx) = channel();
+    let written = write_part(sh, job, part, src, out, (&ring, Some(tx)), w, None);
+    let r = written.map_err(|e| e.into_copy(part)).and_then(|written| {
+        let f = open_part(sh, part)?;
+        let mode = read_mode(sh, &f);
+        let n = read_back(sh, job, part, (f, rbuf), &ring, rx)?;
+        check_length(job, part, n, written.len)?;
+        Ok((written, mode.into()))
+    });
+    ring.into_pool(&mut w.pool);
+    r
+}
+
+/// `write_part` with the read-back trailing the writer on another thread, each segment read
+/// after an fsync that covered it (see `trail`), so a large file's verification overlaps its
+/// copy. The ring bounds how far the copy runs ahead of it.
 fn write_and_trail(
     sh: &Shared,
     job: &CopyJob,
@@ -681,66 +749,100 @@ fn write_and_trail(
     out: &mut File,
     w: &mut Worker,
 ) -> Result<(Written, VerifiedBy), CopyError> {
-    let read_err = |source: io::Error| CopyError::DestRead {
-        path: part.to_path_buf(),
-        source,
-    };
-    let f = File::open(part).map_err(read_err)?;
-    sh.content_reads.fetch_add(1, Ordering::Relaxed);
+    let f = open_part(sh, part)?;
     let mode = read_mode(sh, &f);
     let sync = if sh.opts.fsync {
-        Some(out.try_clone().map_err(read_err)?)
+        Some(out.try_clone().map_err(|source| CopyError::DestRead {
+            path: part.to_path_buf(),
+            source,
+        })?)
     } else {
         None
     };
-    let segment = TRAIL_SEGMENT_BUFFERS * sh.opts.buffer_size as u64;
-    let segments = (segment, job.size / TRAIL_SEGMENTS);
-    let cfg = sh.pump_cfg(None, w.index);
-    let mut vpool = w.pool.split_off(w.pool.len().saturating_sub(PUMP_BUFFERS));
-    let (tx, rx) = channel();
-    let (written, read) = std::thread::scope(|s| {
-        let vpool = &mut vpool;
-        let cfg = &cfg;
+    let buf = sh.opts.buffer_size as u64;
+    // A segment of at most half the ring leaves the writer room to fill the next one while one
+    // is synced and compared (the pump holds a few more buffers in flight).
+    let segments = (
+        TRAIL_SEGMENT_BUFFERS * buf,
+        (job.size / TRAIL_SEGMENTS).min(KEEP_BUFFERS / 2 * buf),
+    );
+    let ring = Ring::new(&mut w.pool, buf as usize, KEEP_BUFFERS as usize + 1);
+    // Taken first: the copy's reader could otherwise take every buffer before the read-back
+    // thread starts, and wait for one that only the read-back gives back.
+    let rbuf = ring.get().expect("a new ring has a buffer");
+    let (marks_tx, marks_rx) = channel();
+    let (keep_tx, keep_rx) = channel();
+    let (written, back) = std::thread::scope(|s| {
+        let ring = &ring;
         let verifier = s.spawn(move || {
-            let mut t = Trail::new(f, sync, mode == VerifyMode::Disk, segments, rx);
-            hash_file(&mut t, job.size, cfg, vpool)
+            let t = Trail::new(f, sync, mode == VerifyMode::Disk, segments, marks_rx);
+            read_back(sh, job, part, (t, rbuf), ring, keep_rx)
         });
-        let written = write_part(sh, job, part, src, out, w, Some(&tx));
-        drop(tx);
-        (
-            written,
-            verifier.join().expect("verifier thread does not panic"),
-        )
+        let marks = Some(&marks_tx);
+        let written = write_part(sh, job, part, src, out, (ring, Some(keep_tx)), w, marks);
+        drop(marks_tx);
+        let back = verifier.join().expect("read-back thread does not panic");
+        (written, back)
     });
-    w.pool.append(&mut vpool);
-    let written = written?;
-    check_read_back(job, part, written.len, &written.hash, read)?;
+    ring.into_pool(&mut w.pool);
+    // A mismatch explains everything; a write that failed on its own comes before the read-back
+    // it cut short; a write the read-back stopped is explained by the read-back.
+    let (written, n) = match (written, back) {
+        (_, Err(e @ CopyError::Mismatch { .. })) => return Err(e),
+        (Err(WriteFail::Copy(e)), _) => return Err(e),
+        (Err(WriteFail::Stopped), Err(e)) | (Ok(_), Err(e)) => return Err(e),
+        (Err(stopped), Ok(_)) => return Err(stopped.into_copy(part)),
+        (Ok(written), Ok(n)) => (written, n),
+    };
+    check_length(job, part, n, written.len)?;
     Ok((written, mode.into()))
 }
 
-/// Verifies the fsynced temporary file per the mode; returns how it was verified.
-fn verify(
+fn open_part(sh: &Shared, part: &Path) -> Result<File, CopyError> {
+    let f = File::open(part).map_err(|source| CopyError::DestRead {
+        path: part.to_path_buf(),
+        source,
+    })?;
+    sh.content_reads.fetch_add(1, Ordering::Relaxed);
+    Ok(f)
+}
+
+/// Reads the copy back through `copy`, into `buf`, and compares it with the buffers it was
+/// written from. Returns the bytes compared.
+fn read_back<R: Read>(
     sh: &Shared,
     job: &CopyJob,
     part: &Path,
-    len: u64,
-    hash: &blake3::Hash,
-    w: &mut Worker,
-) -> Result<VerifiedBy, CopyError> {
-    if sh.opts.verify == VerifyMode::Inline {
-        return Ok(VerifiedBy::Inline);
+    (mut copy, mut buf): (R, Vec<u8>),
+    ring: &Ring,
+    kept: Receiver<Kept>,
+) -> Result<u64, CopyError> {
+    let r = compare_back(&mut copy, kept, ring, &mut buf, sh.cancel);
+    ring.put(buf);
+    r.map_err(|e| match e {
+        Back::Cancelled => CopyError::Cancelled,
+        Back::Read(source) => CopyError::DestRead {
+            path: part.to_path_buf(),
+            source,
+        },
+        Back::Differs(detail) => CopyError::Mismatch {
+            path: part.to_path_buf(),
+            source_path: job.source.clone(),
+            detail,
+        },
+    })
+}
+
+/// The read-back compared every byte written (a shorter one would have failed on its own).
+fn check_length(job: &CopyJob, part: &Path, compared: u64, written: u64) -> Result<(), CopyError> {
+    if compared == written {
+        return Ok(());
     }
-    let read_err = |source: io::Error| CopyError::DestRead {
+    Err(CopyError::Mismatch {
         path: part.to_path_buf(),
-        source,
-    };
-    let mut f = File::open(part).map_err(read_err)?;
-    sh.content_reads.fetch_add(1, Ordering::Relaxed);
-    let mode = read_mode(sh, &f);
-    let cfg = sh.pump_cfg(None, w.index);
-    let read = hash_file(&mut f, len, &cfg, &mut w.pool);
-    check_read_back(job, part, len, hash, read)?;
-    Ok(mode.into())
+        source_path: job.source.clone(),
+        detail: format!("{compared} bytes compared, {written} written"),
+    })
 }
 
 /// The read-back mode for `f`: disk mode drops the file's cached pages first, and falls back to
@@ -763,32 +865,6 @@ fn read_mode(sh: &Shared, f: &File) -> VerifyMode {
             VerifyMode::Reread
         }
     }
-}
-
-/// What the read-back of `part` found (or why it failed) against what was written.
-fn check_read_back(
-    job: &CopyJob,
-    part: &Path,
-    len: u64,
-    hash: &blake3::Hash,
-    read: Result<(u64, blake3::Hash), PumpError>,
-) -> Result<(), CopyError> {
-    let (n, h) = read.map_err(|e| match e {
-        PumpError::Cancelled => CopyError::Cancelled,
-        PumpError::Read(source) | PumpError::Sink(source) => CopyError::DestRead {
-            path: part.to_path_buf(),
-            source,
-        },
-    })?;
-    if n != len || h != *hash {
-        return Err(CopyError::Mismatch {
-            path: part.to_path_buf(),
-            source_path: job.source.clone(),
-            expected: hash.to_hex().to_string(),
-            actual: h.to_hex().to_string(),
-        });
-    }
-    Ok(())
 }
 
 #[cfg(test)]

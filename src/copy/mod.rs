@@ -3,7 +3,7 @@
 //!
 //! The contract, for the catch-up pipeline and for `logship copy`:
 //! - A file never appears under its final name in the copy folder unless it is complete, fsynced
-//!   and verified: it is written to `.NAME.logship-part`, hashed (BLAKE3) while the source is read,
+//!   and verified: it is written to `.NAME.logship-part`, hashed (BLAKE3) as it is written,
 //!   fsynced, verified (see [`VerifyMode`]), renamed, and the folder is fsynced. The rename is the
 //!   commit point.
 //! - The manifest (`.logship-manifest.json`, see [`manifest`]) records every verified file with its
@@ -19,6 +19,8 @@ mod dirsync;
 pub mod engine;
 pub mod manifest;
 pub mod progress;
+mod readback;
+mod ring;
 pub mod select;
 mod stream;
 mod trail;
@@ -63,10 +65,12 @@ pub struct CopyJob {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum VerifyMode {
-    /// Hash the destination after fsync (from the page cache) and compare with the source's hash.
+    /// After fsync, read the destination back (from the page cache) and compare it byte for byte
+    /// with the buffers it was written from, which were hashed after the write: equal bytes prove
+    /// what comparing a hash of the copy with the source's would, for less CPU.
     #[default]
     Reread,
-    /// Drop the destination's cached pages first (posix_fadvise DONTNEED) so the re-read comes
+    /// Drop the destination's cached pages first (posix_fadvise DONTNEED) so the read-back comes
     /// from the device. Where that is not available (non-Unix) it behaves as `reread` and says so.
     Disk,
     /// Trust the write: hash the source only (the hash still lands in the manifest).
@@ -133,9 +137,10 @@ pub struct CopyOptions {
     /// Files copied at once.
     pub workers: usize,
     pub verify: VerifyMode,
-    /// Read and write size. A file larger than two buffers may be spread over a reader, a hasher
-    /// and a writer thread (see the engine); in the reread and disk modes, one over 48 buffers is
-    /// read back as it is written.
+    /// Read and write size. A file larger than two buffers may be spread over a reader, a writer
+    /// and a hasher thread (see the engine). In the reread and disk modes a worker keeps up to 48
+    /// buffers for the read-back's comparison; a file over 48 buffers is read back as it is
+    /// written.
     pub buffer_size: usize,
     /// Extra attempts after a source changed while copied or a verification mismatch.
     pub retries: u32,
@@ -273,12 +278,12 @@ pub enum CopyError {
     DestWrite { path: PathBuf, source: io::Error },
     #[error("cannot read back {}", path.display())]
     DestRead { path: PathBuf, source: io::Error },
-    #[error("{} does not match its source {}: BLAKE3 {actual}, expected {expected}", path.display(), source_path.display())]
+    #[error("{} does not match its source {}: {detail}", path.display(), source_path.display())]
     Mismatch {
         path: PathBuf,
         source_path: PathBuf,
-        expected: String,
-        actual: String,
+        /// Where the read-back first differs from what was written.
+        detail: String,
     },
     #[error("{name:?} is not a plain file name")]
     BadName { name: String },

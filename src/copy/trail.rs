@@ -1,6 +1,6 @@
 //! Verifying a large copy while it is written: the re-read trails the writer and reads only what
-//! an fsync has already made durable, so the second hash pass overlaps the copy instead of
-//! following it (on one large file, the re-read otherwise doubles the time).
+//! an fsync has already made durable, so the read-back overlaps the copy instead of following it
+//! (on one large file, the re-read otherwise doubles the time).
 
 use std::fs::File;
 use std::io::{self, Read};
