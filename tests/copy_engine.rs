@@ -424,6 +424,31 @@ fn a_copy_that_changes_before_its_read_back_is_retried_then_reported_and_never_l
 }
 
 #[test]
+fn large_buffers_keep_few_of_them_and_a_trailing_read_back_still_completes() {
+    // 6 MiB buffers: a worker keeps 8 of them (48 MiB), so a 50 MiB file is read back while it
+    // is written with segments of half of them; a window too small for its segments would hang.
+    let (s, d) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let jobs = share(s.path(), &[50 << 20]);
+    for verify in [VerifyMode::Reread, VerifyMode::Disk] {
+        let o = CopyOptions {
+            workers: 1,
+            buffer_size: 6 << 20,
+            ..opts(verify)
+        };
+        let dest = d.path().join(verify.to_string());
+        fs::create_dir(&dest).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (jobs2, dest2) = (jobs.clone(), dest.clone());
+        std::thread::spawn(move || tx.send(run(&jobs2, &dest2, &o).0).unwrap());
+        let r = rx
+            .recv_timeout(Duration::from_secs(120))
+            .expect("the copy finishes");
+        assert!(r.ok() && r.copied.len() == 1, "{verify}: {r:?}");
+        assert_same(&dest, &jobs);
+    }
+}
+
+#[test]
 fn cancel_leaves_no_final_name_for_unfinished_files() {
     let (s, d) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let jobs = share(s.path(), &[256 << 10; 6]);

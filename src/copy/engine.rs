@@ -33,13 +33,15 @@ use super::{
 const PROGRESS_BATCH: u64 = 4 << 20;
 /// Writeback of a large file is started every this many bytes (see `start_writeback`).
 const WRITEBACK_STEP: u64 = 8 << 20;
-/// A file of up to this many buffers keeps them all for its read-back after the fsync; a larger
-/// one is read back while it is written (see `write_and_trail`), with at most this many in use.
-/// This bounds a worker's buffers (48 MiB at the default size).
+/// A file of up to `keep_buffers` buffers keeps them all for its read-back after the fsync; a
+/// larger one is read back while it is written (see `write_and_trail`), with at most that many in
+/// use. This bounds a worker's buffers: 48, and no more than 48 MiB unless that is under 8.
 const KEEP_BUFFERS: u64 = 48;
+const KEEP_BYTES: u64 = 48 << 20;
+const KEEP_MIN_BUFFERS: u64 = 8;
 /// The trailing re-read waits for this many buffers' worth of new bytes before each fsync; where
-/// fsyncs are slow, for up to an eighth of the file or half of `KEEP_BUFFERS` (each is a cache
-/// flush on the device).
+/// fsyncs are slow, for up to an eighth of the file (each is a cache flush on the device). Never
+/// more than half of the kept buffers, so the writer can fill the next segment meanwhile.
 const TRAIL_SEGMENT_BUFFERS: u64 = 16;
 const TRAIL_SEGMENTS: u64 = 8;
 /// How often a worker waiting for the consumer looks again.
@@ -549,7 +551,7 @@ fn copy_to_part(
         let done = write_part(sh, job, part, src, &mut out, (&ring, None), w, None);
         ring.into_pool(&mut w.pool);
         (done.map_err(|e| e.into_copy(part))?, VerifiedBy::Inline)
-    } else if job.size > KEEP_BUFFERS * buf {
+    } else if job.size > keep_buffers(buf) * buf {
         write_and_trail(sh, job, part, src, &mut out, w)?
     } else {
         write_then_compare(sh, job, part, src, &mut out, w)?
@@ -709,7 +711,12 @@ fn write_part(
     })
 }
 
-/// A file of at most `KEEP_BUFFERS` buffers: written whole with every buffer kept, fsynced, then
+/// How many buffers of `buf` bytes a worker keeps for the read-back at most (see `KEEP_BUFFERS`).
+fn keep_buffers(buf: u64) -> u64 {
+    (KEEP_BYTES / buf.max(1)).clamp(KEEP_MIN_BUFFERS, KEEP_BUFFERS)
+}
+
+/// A file of at most `keep_buffers` buffers: written whole with every buffer kept, fsynced, then
 /// read back (from the device in disk mode) and compared with them.
 fn write_then_compare(
     sh: &Shared,
@@ -760,13 +767,15 @@ fn write_and_trail(
         None
     };
     let buf = sh.opts.buffer_size as u64;
+    let keep = keep_buffers(buf);
     // A segment of at most half the ring leaves the writer room to fill the next one while one
     // is synced and compared (the pump holds a few more buffers in flight).
+    let half = keep / 2 * buf;
     let segments = (
-        TRAIL_SEGMENT_BUFFERS * buf,
-        (job.size / TRAIL_SEGMENTS).min(KEEP_BUFFERS / 2 * buf),
+        (TRAIL_SEGMENT_BUFFERS * buf).min(half),
+        (job.size / TRAIL_SEGMENTS).min(half),
     );
-    let ring = Ring::new(&mut w.pool, buf as usize, KEEP_BUFFERS as usize + 1);
+    let ring = Ring::new(&mut w.pool, buf as usize, keep as usize + 1);
     // Taken first: the copy's reader could otherwise take every buffer before the read-back
     // thread starts, and wait for one that only the read-back gives back.
     let rbuf = ring.get().expect("a new ring has a buffer");
@@ -870,6 +879,14 @@ fn read_mode(sh: &Shared, f: &File) -> VerifyMode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_worker_keeps_48_buffers_and_at_most_48_mib_unless_that_is_under_8() {
+        assert_eq!(keep_buffers(64 << 10), 48);
+        assert_eq!(keep_buffers(1 << 20), 48);
+        assert_eq!(keep_buffers(4 << 20), 12);
+        assert_eq!(keep_buffers(64 << 20), 8);
+    }
 
     #[test]
     fn the_oldest_job_spreads_and_the_others_only_while_cores_are_free() {
