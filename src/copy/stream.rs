@@ -67,23 +67,9 @@ pub(crate) fn pump<R: Read + Send>(
         let reader = s.spawn(move || {
             let mut total = 0u64;
             loop {
-                if cfg.cancel.load(Ordering::Relaxed) {
-                    return Err(PumpError::Cancelled);
-                }
-                let Some(mut b) = ring.get() else {
-                    return Err(PumpError::Stopped);
-                };
-                let n = match read_full(src, &mut b) {
-                    Ok(n) => n,
-                    Err(e) => {
-                        ring.put(b);
-                        return Err(PumpError::Read(e));
-                    }
-                };
-                if n == 0 {
-                    ring.put(b);
+                let Some((b, n)) = next_chunk(src, ring, cfg.cancel)? else {
                     return Ok(total);
-                }
+                };
                 total += n as u64;
                 if let Err(back) = read_tx.send((b, n)) {
                     ring.put(back.0 .0);
@@ -147,6 +133,31 @@ pub(crate) fn pump<R: Read + Send>(
     })
 }
 
+/// The next buffer's worth of `src`, in a buffer from `ring`; `None` at its end.
+fn next_chunk<R: Read>(
+    src: &mut R,
+    ring: &Ring,
+    cancel: &AtomicBool,
+) -> Result<Option<Kept>, PumpError> {
+    if cancel.load(Ordering::Relaxed) {
+        return Err(PumpError::Cancelled);
+    }
+    let Some(mut b) = ring.get() else {
+        return Err(PumpError::Stopped);
+    };
+    match read_full(src, &mut b) {
+        Ok(0) => {
+            ring.put(b);
+            Ok(None)
+        }
+        Ok(n) => Ok(Some((b, n))),
+        Err(e) => {
+            ring.put(b);
+            Err(PumpError::Read(e))
+        }
+    }
+}
+
 /// Hands a hashed buffer to the verifier, or back to the ring; a verifier that has stopped
 /// closes the ring, so the reader stops too.
 fn pass_on(ring: &Ring, keep: Option<&Sender<Kept>>, b: Vec<u8>, n: usize) {
@@ -173,23 +184,9 @@ fn sequential<R: Read>(
     let mut hasher = hash.then(blake3::Hasher::new);
     let mut total = 0u64;
     loop {
-        if cfg.cancel.load(Ordering::Relaxed) {
-            return Err(PumpError::Cancelled);
-        }
-        let Some(mut b) = ring.get() else {
-            return Err(PumpError::Stopped);
-        };
-        let n = match read_full(src, &mut b) {
-            Ok(n) => n,
-            Err(e) => {
-                ring.put(b);
-                return Err(PumpError::Read(e));
-            }
-        };
-        if n == 0 {
-            ring.put(b);
+        let Some((b, n)) = next_chunk(src, ring, cfg.cancel)? else {
             return Ok((total, hasher.map(|h| h.finalize())));
-        }
+        };
         if let Err(e) = sink(&b[..n]) {
             ring.put(b);
             return Err(PumpError::Sink(e));
