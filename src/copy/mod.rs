@@ -139,8 +139,8 @@ pub struct CopyOptions {
     pub verify: VerifyMode,
     /// Read and write size. A file larger than two buffers may be spread over a reader, a writer
     /// and a hasher thread (see the engine). In the reread and disk modes a worker keeps up to 48
-    /// buffers for the read-back's comparison; a file over 48 buffers is read back as it is
-    /// written.
+    /// buffers and 48 MiB (at least 8 buffers) for the read-back's comparison; a larger file is
+    /// read back as it is written.
     pub buffer_size: usize,
     /// Extra attempts after a source changed while copied or a verification mismatch.
     pub retries: u32,
