@@ -340,6 +340,10 @@ pub struct SimInitArgs {
     /// Restore throughput in MiB/s (default: unthrottled).
     #[arg(long)]
     pub restore_mib_per_s: Option<f64>,
+    /// Do not BLAKE3 what each restore reads (the history's blake3 is then null). A SQL Server
+    /// does not hash what it restores; benchmarks on a shared machine turn the hash off.
+    #[arg(long)]
+    pub no_restore_hash: bool,
     /// Fault: drop the connection at this percent of the next RESTORE LOG.
     #[arg(long)]
     pub drop_at_percent: Option<u8>,

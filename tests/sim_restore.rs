@@ -1,7 +1,8 @@
 //! RESTORE through the simulator on the real sample backups (../shared/samples): HEADERONLY, the
 //! chain rules (4305, 4326), wrong set (3135) and database (3154), progress messages that arrive
 //! while the restore runs, ATTENTION, a client killed mid-restore (4319, then RESTART) and the
-//! drop fault. Skips with a message when the samples are missing.
+//! drop fault; the history's hash of what was restored, and the scenario that turns it off. Skips
+//! with a message when the samples are missing.
 
 mod sim_support;
 
@@ -498,4 +499,35 @@ async fn kill_of_a_restoring_session() {
     assert_eq!(d.redo_start_lsn.unwrap().to_decimal(), FULL_CHECKPOINT);
     assert!(d.interrupted.is_some());
     assert!(st.history.is_empty());
+}
+
+#[tokio::test]
+async fn a_restore_records_the_hash_of_what_it_read_unless_the_scenario_turns_it_off() {
+    if samples().is_none() {
+        return;
+    }
+    let file = sample("RestoreTimeClean_1.trn");
+    let want = blake3::hash(&std::fs::read(&file).unwrap())
+        .to_hex()
+        .to_string();
+    for hash in [true, false] {
+        let mut sc = rtc();
+        sc.hash_restores = hash;
+        let (sim, _d) = Sim::with(&sc).await;
+        let mut c = sim.client().await;
+        c.execute(
+            "RESTORE LOG @P1 FROM DISK = @P2 WITH NORECOVERY",
+            &[&"RestoreTimeClean", &file],
+        )
+        .await
+        .unwrap();
+        assert_eq!(redo(&sim), 39000000054100001, "hash_restores = {hash}");
+        let h = sim.state().history;
+        assert_eq!(h.len(), 1);
+        assert_eq!(
+            h[0].blake3,
+            hash.then(|| want.clone()),
+            "hash_restores = {hash}"
+        );
+    }
 }

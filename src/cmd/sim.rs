@@ -76,6 +76,7 @@ fn init(a: &SimInitArgs) -> anyhow::Result<Status> {
     sc.reconnecting_sessions = a.reconnecting;
     sc.reconnect_after_ms = a.reconnect_after_ms;
     sc.restore_mib_per_s = a.restore_mib_per_s;
+    sc.hash_restores = !a.no_restore_hash;
     sc.faults = Faults {
         drop_at_percent: a.drop_at_percent,
         fail_restores_3101: a.fail_3101,

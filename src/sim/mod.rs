@@ -48,7 +48,8 @@
 //! (4038 no such FILE, 3135 not a log, 3154 other database) and the chain (4305, 4326; an
 //! empty log exactly at the redo LSN is accepted and changes nothing). Every failure is followed
 //! by 3013. Then the whole file is read through `backup::check_whole` (3241 when damaged) at
-//! the modelled pace (`restore_mib_per_s`), sending 3211 every STATS percent as it goes;
+//! the modelled pace (`restore_mib_per_s`), sending 3211 every STATS percent as it goes, and
+//! hashed in the same pass for the history (unless `hash_restores` is off, as benchmarks set it);
 //! the new redo LSN and the history entry are written to disk before 4035, 3014 and DONE.
 //!
 //! # Simplifications

@@ -484,8 +484,9 @@ pub async fn restore_log(conn: &mut Conn, db: &str, path: &str, opts: &RestoreOp
         .map(|d| d.as_secs())
         .unwrap_or(0);
     // What was restored, byte for byte (the structure check does not see a flipped byte inside a
-    // page): tests compare it with the source backup. Hashed in the same pass as the read.
-    let blake3 = Some(restored.to_hex().to_string());
+    // page): tests compare it with the source backup. Hashed in the same pass as the read,
+    // unless the scenario turned it off.
+    let blake3 = restored.map(|h| h.to_hex().to_string());
     let entry = HistoryEntry {
         blake3,
         database: name.clone(),
@@ -527,8 +528,8 @@ pub async fn restore_log(conn: &mut Conn, db: &str, path: &str, opts: &RestoreOp
 }
 
 enum ReadEnd {
-    /// Bytes read and their BLAKE3.
-    Done(Result<(u64, blake3::Hash), ()>),
+    /// Bytes read and their BLAKE3 (when the scenario hashes restores).
+    Done(Result<(u64, Option<blake3::Hash>), ()>),
     Stopped(Stop),
 }
 
@@ -553,6 +554,7 @@ async fn read_with_progress(
         .filter(|r| *r > 0.0)
         .map(|r| r * 1024.0 * 1024.0);
     let drop_at = conn.shared.state().faults.drop_at_percent;
+    let hash = conn.shared.state().hash_restores;
     let cancel = Arc::new(AtomicBool::new(false));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
     let mut job = {
@@ -562,7 +564,7 @@ async fn read_with_progress(
             let mut progress = |done: u64, _total: u64| {
                 let _ = tx.send(done);
             };
-            let read = super::media::read_whole(Path::new(&p), &mut progress, &cancel)
+            let read = super::media::read_whole(Path::new(&p), &mut progress, &cancel, hash)
                 .map(|(_, hash)| hash)
                 .map_err(|_| ());
             // A read done before the model's end waits for it here, to the microsecond: the
@@ -582,7 +584,8 @@ async fn read_with_progress(
         })
     };
     conn.set_request(Some(("RESTORE LOG".into(), 0.0)));
-    let (mut actual, mut result, mut rx_open) = (0u64, None::<Result<blake3::Hash, ()>>, true);
+    let (mut actual, mut result, mut rx_open) =
+        (0u64, None::<Result<Option<blake3::Hash>, ()>>, true);
     let mut next = stats.max(1);
     let mut stop = None;
     loop {
