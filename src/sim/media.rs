@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::backup::{self, BackupHeader, ReadError, ReadErrorKind};
 
 /// Reads and checks all of `path`, calling `progress(done, total)` as it goes, and returns the
-/// BLAKE3 of the bytes it read (what was restored) when `hash` is set. Once `cancel` is set, progress is no longer
-/// reported (the throttle in it stops waiting) and the result is an error: the restore is being
-/// abandoned.
+/// BLAKE3 of the bytes it read (what was restored) when `hash` is set. Once `cancel` is set,
+/// progress is no longer reported (the throttle in it stops waiting) and the result is an error:
+/// the restore is being abandoned.
 pub fn read_whole(
     path: &Path,
     progress: &mut dyn FnMut(u64, u64),

@@ -271,7 +271,7 @@ pub struct Scenario {
     /// A SQL Server does not hash what it restores: off, the stand-in spends on a restore what
     /// its rate models and no more, which the pipeline benchmark needs, since the simulator
     /// shares the machine's cores with the engine it measures (the hash alone is about
-    /// 0.25 CPU-seconds per GiB here).
+    /// 0.2 CPU-seconds per GiB here).
     pub hash_restores: bool,
 }
 
