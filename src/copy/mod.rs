@@ -18,12 +18,12 @@
 mod dirsync;
 pub mod engine;
 pub mod manifest;
+mod pieces;
 pub mod progress;
 mod readback;
 mod ring;
 pub mod select;
 mod stream;
-mod trail;
 
 use std::fmt;
 use std::io;
@@ -140,7 +140,8 @@ pub struct CopyOptions {
     /// Read and write size. A file larger than two buffers may be spread over a reader, a writer
     /// and a hasher thread (see the engine). In the reread and disk modes a worker keeps up to 48
     /// buffers and 48 MiB (at least 8 buffers) for the read-back's comparison; a larger file is
-    /// read back as it is written.
+    /// copied in pieces of this size rounded down to a power of two, at most 256 KiB, each read
+    /// back once an fsync covers it (see `pieces`).
     pub buffer_size: usize,
     /// Extra attempts after a source changed while copied or a verification mismatch.
     pub retries: u32,
