@@ -79,7 +79,7 @@ fn sigkill_at_random_points_never_leaves_a_partial_file_and_the_rerun_completes(
     let mut rng = Rng(0x5EED_1095_41F0_0D15);
     // Real (synthetic) log backups: `logship copy` picks what to copy from their headers. Cycles
     // alternate between two shares: small logs (one read-back after the copy) and logs over 48
-    // buffers (their read-back trails the writing, see the copy engine).
+    // buffers (copied in pieces, each read back after an fsync, see the copy engine).
     let shares: Vec<tempfile::TempDir> = [48 * 1024 + rng.next() % (352 * 1024), 800 * 1024]
         .into_iter()
         .map(|log_size| {

@@ -74,7 +74,7 @@ fn assert_same(dest: &Path, jobs: &[CopyJob]) {
 fn copies_are_identical_the_manifest_is_right_and_a_rerun_reads_nothing() {
     for verify in [VerifyMode::Reread, VerifyMode::Disk, VerifyMode::Inline] {
         let (s, d) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        // 3.5 MB is over 48 buffers: its re-read trails its writing.
+        // 3.5 MB is over 48 buffers: it is copied in pieces, each read back after an fsync.
         let jobs = share(s.path(), &[0, 1, 65_536, 200_000, 1_000_003, 3_500_000]);
         assert_eq!(jobs.len(), 6, "only .trn files are candidates");
         let (r, announced) = run(&jobs, d.path(), &opts(verify));
@@ -369,8 +369,8 @@ fn a_source_that_keeps_changing_is_retried_then_reported_and_never_lands() {
 #[test]
 fn a_copy_that_changes_before_its_read_back_is_retried_then_reported_and_never_lands() {
     // Someone writes into the temporary file while it is copied: the read-back must see it,
-    // both where a file is read back after its fsync (8 buffers) and where the read-back trails
-    // the writing (64 buffers, over the 48 a worker keeps).
+    // both where a file is read back after its fsync (8 buffers) and where it is copied in
+    // pieces (64 buffers, over the 48 a worker keeps).
     for verify in [VerifyMode::Reread, VerifyMode::Disk] {
         let (s, d) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let jobs = share(s.path(), &[512 << 10, 4 << 20, 30_000]);
@@ -424,9 +424,9 @@ fn a_copy_that_changes_before_its_read_back_is_retried_then_reported_and_never_l
 }
 
 #[test]
-fn large_buffers_keep_few_of_them_and_a_trailing_read_back_still_completes() {
-    // 6 MiB buffers: a worker keeps 8 of them (48 MiB), so a 50 MiB file is read back while it
-    // is written with segments of half of them; a window too small for its segments would hang.
+fn large_buffers_keep_few_of_them_and_a_copy_in_pieces_still_completes() {
+    // 6 MiB buffers: a worker keeps 8 of them (48 MiB), so a 50 MiB file is copied in pieces
+    // of 256 KiB (the most), not of one buffer; every piece must still be read back.
     let (s, d) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let jobs = share(s.path(), &[50 << 20]);
     for verify in [VerifyMode::Reread, VerifyMode::Disk] {

@@ -149,8 +149,8 @@ pub(crate) fn copy_pieces<T: Send, E: Send>(
                     if run.failed.load(Ordering::Relaxed) {
                         return Err(Fail::Stopped);
                     }
-                    th.finished = true;
-                    th.read_back()?;
+                    // The caller's finish fsynced the whole file.
+                    th.read_back(true)?;
                     Ok(th.done)
                 })
             })
@@ -242,8 +242,6 @@ struct Thread<'r, 'p, 'a> {
     pending: Vec<(u64, u64, Digest, Vec<u8>)>,
     done: Verified,
     segment: u64,
-    /// The caller's finish fsynced the whole file.
-    finished: bool,
 }
 
 impl<'r, 'p, 'a> Thread<'r, 'p, 'a> {
@@ -255,7 +253,6 @@ impl<'r, 'p, 'a> Thread<'r, 'p, 'a> {
             pending: Vec::new(),
             done: Vec::new(),
             segment: run.p.segment.0.max(1),
-            finished: false,
         }
     }
 
@@ -315,15 +312,15 @@ impl<'r, 'p, 'a> Thread<'r, 'p, 'a> {
                 (self.run.progress)(std::mem::take(&mut unreported));
             }
             if unsynced >= self.segment {
-                // Where another thread is syncing, its fsync covers this one's pieces too:
-                // writing on keeps the device busy while it flushes.
+                // Where another thread is syncing, this one writes on (the device stays busy)
+                // and compares what that fsync covered.
                 if self.sync(false)? {
                     unsynced = 0;
                 }
-                kept -= self.read_back()?;
+                kept -= self.read_back(false)?;
                 while kept >= most {
                     self.sync(true)?;
-                    kept -= self.read_back()?;
+                    kept -= self.read_back(false)?;
                     unsynced = 0;
                 }
             }
@@ -337,7 +334,7 @@ impl<'r, 'p, 'a> Thread<'r, 'p, 'a> {
     }
 
     /// An fsync of the file, unless another thread is syncing and `wait` is false; with `wait`,
-    /// once the other's is done, and only if it did not cover this thread's oldest piece.
+    /// once the other's is done, and only if it did not cover this thread's newest piece.
     /// Whether this thread's pieces written so far are now durable.
     fn sync<E>(&mut self, wait: bool) -> Result<bool, Fail<E>> {
         let run = self.run;
@@ -363,16 +360,16 @@ impl<'r, 'p, 'a> Thread<'r, 'p, 'a> {
         Ok(true)
     }
 
-    /// Reads back the pending pieces an fsync covers (every one without fsync, or once the
-    /// caller's finish fsynced the file) and compares each with the buffer it was written
-    /// from. Returns the bytes compared.
-    fn read_back<E>(&mut self) -> Result<u64, Fail<E>> {
+    /// Reads back the pending pieces an fsync covers (every one without fsync, or with `all`,
+    /// once the whole file is fsynced) and compares each with the buffer it was written from.
+    /// Returns the bytes compared.
+    fn read_back<E>(&mut self, all: bool) -> Result<u64, Fail<E>> {
         let p = self.run.p;
         let synced = self.run.synced.load(Ordering::SeqCst);
         let covered = self
             .pending
             .iter()
-            .take_while(|e| self.finished || !p.fsync || synced > e.1)
+            .take_while(|e| all || !p.fsync || synced > e.1)
             .count();
         let mut compared = 0;
         for (off, _, d, buf) in self.pending.drain(..covered).collect::<Vec<_>>() {
